@@ -1,0 +1,43 @@
+# The two commands of the README, and a few helpers. Everything runs from a virtual
+# environment in this checkout (.venv), made from pinned dependencies on first use.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.pvst-installed
+CORES ?= 2
+
+.PHONY: setup test demo lint format bench lock clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml requirements.lock
+	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "pvst needs Python 3.11, found " + sys.version.split()[0]'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[dev]'
+	touch $(STAMP)
+
+test: setup
+	$(BIN)/ruff check pvst tests benchmarks
+	$(BIN)/ruff format --check pvst tests benchmarks
+	$(BIN)/python -m pytest -q
+
+demo: setup
+	$(BIN)/snakemake --workflow-profile workflow/profiles/workstation --cores $(CORES)
+
+lint: setup
+	$(BIN)/ruff check pvst tests benchmarks
+	$(BIN)/ruff format --check pvst tests benchmarks
+
+format: setup
+	$(BIN)/ruff format pvst tests benchmarks
+	$(BIN)/ruff check --fix pvst tests benchmarks
+
+bench: setup
+	$(BIN)/python benchmarks/bench.py --json results/bench.json
+
+# Re-pin the whole environment after changing pyproject.toml.
+lock:
+	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^pvst' > requirements.lock
+
+clean:
+	rm -rf results/* .snakemake

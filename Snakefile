@@ -1,0 +1,22 @@
+# pvst: photo-realistic video style transfer. See README.md.
+#   snakemake --cores 8 results/surf_stylized.mp4
+# Every rule calls the `pvst` command; paths and parameters come from pvst.plan.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/samples.smk"
+include: "workflow/rules/frames.smk"
+include: "workflow/rules/assemble.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        f"results/{CFG['default_video']}_stylized.mp4",
+        f"results/{CFG['default_video']}_stylized_sbs.mp4",

@@ -1,0 +1,61 @@
+"""Benchmark cases. Each `setup(size, device)` does the untimed preparation and returns the
+callable to time plus metadata; `size` is the working size (long side, or side of a square)."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from pvst import media, samples
+
+Setup = Callable[[int, str], tuple[Callable[[], object], dict]]
+
+
+@dataclass
+class Case:
+    setup: Setup
+    sizes: tuple[int, ...]
+    unit: str
+
+
+CASES: dict[str, Case] = {}
+
+
+def case(name: str, sizes: tuple[int, ...], unit: str):
+    def register(setup: Setup) -> Setup:
+        CASES[name] = Case(setup, sizes, unit)
+        return setup
+
+    return register
+
+
+N_FRAMES = 50
+
+
+@case("decode", sizes=(256, 512), unit=f"{N_FRAMES} frames of bikes.mp4")
+def decode(size: int, device: str):
+    src = samples.source("bikes.mp4")
+    info = media.probe(src)
+    wh = media.working_size(*info.display_size, size, upscale=True)
+
+    def run():
+        for _ in media.read_frames(src, wh, count=N_FRAMES):
+            pass
+
+    return run, {"frame_size": list(wh), "frames": N_FRAMES}
+
+
+@case("encode", sizes=(256, 512), unit=f"{N_FRAMES} frames, H.264 crf 18 medium")
+def encode(size: int, device: str):
+    src = samples.source("bikes.mp4")
+    info = media.probe(src)
+    wh = media.working_size(*info.display_size, size, upscale=True)
+    frames = list(media.read_frames(src, wh, count=N_FRAMES))
+    out = Path(tempfile.mkdtemp()) / "bench.mp4"
+
+    def run():
+        media.write_video(out, frames, 25, crf=18, preset="medium")
+
+    return run, {"frame_size": list(wh), "frames": N_FRAMES}

@@ -1,0 +1,5 @@
+import sys
+
+from pvst.cli import main
+
+sys.exit(main())

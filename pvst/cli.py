@@ -1,0 +1,273 @@
+"""The `pvst` command: one subcommand per stage, plus tools for looking at artifacts.
+
+Every stage subcommand runs either from the configuration (`--video NAME [--variant V]`, paths
+chosen by the plan) or, as the Snakemake rules call it, from explicit `--params JSON`,
+`--in ROLE=PATH` and `--out PATH`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import re
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from pvst import __version__, config, logs, samples
+from pvst.errors import ConfigError, PvstError
+from pvst.plan import STAGES, Plan, key_from_files
+
+log = logging.getLogger("pvst")
+DEFAULT_CONFIG = "config/config.yaml"
+
+
+class Job:
+    """What a stage subcommand runs: its parameters, input files, output path and key."""
+
+    def __init__(self, stage: str, params: dict, inputs: dict[str, str], out: str) -> None:
+        self.stage, self.params, self.inputs, self.out = stage, params, inputs, out
+        self.key = key_from_files(stage, params, inputs)
+        m = re.fullmatch(rf"{stage}-([0-9a-f]+)\.h5", Path(out).name)
+        if m and m.group(1) != self.key:
+            raise PvstError(
+                f"{out}: the name says key {m.group(1)} but these parameters and inputs make "
+                f"key {self.key} (the configuration changed since the path was planned?)"
+            )
+
+
+def _load_plan(args) -> Plan:
+    return Plan(config.load(args.config or DEFAULT_CONFIG))
+
+
+def _validated_section(section: str, raw: str) -> dict:
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"--params: not valid JSON ({exc})") from None
+    return config.validate({section: value}, source="--params")[section]
+
+
+def _ensure_inputs(inputs: dict[str, str]) -> None:
+    """Copy embedded samples into data/ when a job needs them; name any other missing file."""
+    for role, path in inputs.items():
+        p = Path(path)
+        if p.exists():
+            continue
+        rel = p.relative_to("data").as_posix() if p.parts[:1] == ("data",) else None
+        if rel in samples.SAMPLES:
+            samples.fetch(rel, p)
+        else:
+            raise PvstError(f"{path}: input '{role}' not found")
+
+
+def resolve_job(args, stage: str) -> Job:
+    """A Job from explicit arguments, or from the configuration and the plan."""
+    section = STAGES[stage].section
+    if args.params is not None:
+        params = _validated_section(section, args.params)
+        inputs = dict(args.inputs or [])
+        missing = [r for r in STAGES[stage].inputs if r not in inputs]
+        if missing:
+            raise PvstError(f"pvst {stage}: missing --in {'/'.join(missing)}=PATH")
+        if not args.out:
+            raise PvstError(f"pvst {stage}: --out is required with --params")
+        out = args.out
+    else:
+        if not args.video:
+            raise PvstError(f"pvst {stage}: give --video NAME (or --params and --in/--out)")
+        plan = _load_plan(args)
+        art = plan.artifact(stage, args.video, args.variant)
+        params, inputs, out = art.params, art.inputs, args.out or art.path
+        upstream = [r for r in STAGES[stage].inputs if r in STAGES and not Path(inputs[r]).exists()]
+        if upstream:
+            raise PvstError(
+                f"pvst {stage}: {inputs[upstream[0]]} does not exist yet; run "
+                f"`pvst {upstream[0]} --video {args.video} --variant {args.variant}` first, "
+                "or let Snakemake build it"
+            )
+    _ensure_inputs(inputs)
+    return Job(stage, params, inputs, out)
+
+
+def _role_path(text: str) -> tuple[str, str]:
+    role, sep, path = text.partition("=")
+    if not sep or not role or not path:
+        raise argparse.ArgumentTypeError(f"expected ROLE=PATH, got {text!r}")
+    return role, path
+
+
+def add_job_arguments(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("from the configuration")
+    g.add_argument("--config", help=f"configuration file (default {DEFAULT_CONFIG})")
+    g.add_argument("--video", help="video name (a key of `videos`, or data/NAME.*)")
+    g.add_argument(
+        "--variant", default=config.DEFAULT_VARIANT, help="variant (default %(default)s)"
+    )
+    e = p.add_argument_group("explicit, as the Snakemake rules call it")
+    e.add_argument("--params", help="the stage's parameters as JSON (defaults filled in)")
+    e.add_argument(
+        "--in",
+        dest="inputs",
+        action="append",
+        type=_role_path,
+        metavar="ROLE=PATH",
+        help="an input file, e.g. --in frames=results/x/frames-….h5",
+    )
+    p.add_argument("--out", help="output path (default: the planned artifact path)")
+
+
+# -- subcommands -------------------------------------------------------------------------------
+def cmd_samples(args) -> None:
+    names = args.names or samples.sample_names()
+    for name in names:
+        dest = Path(args.data) / name
+        if dest.exists() and not args.force:
+            log.info("%s exists, kept", dest)
+            continue
+        samples.fetch(name, dest)
+        log.info("wrote %s (from %s)", dest, samples.source(name))
+
+
+def cmd_frames(args) -> None:
+    from pvst import frames
+
+    job = resolve_job(args, "frames")
+    frames.extract(job.inputs["video"], job.out, job.params, job.key)
+
+
+def cmd_assemble(args) -> None:
+    from pvst import assemble
+
+    if args.params is not None:
+        params = _validated_section("assemble", args.params)
+    elif args.video:
+        params = config.section(_load_plan(args).config, "assemble", args.video, args.variant)
+    else:
+        params = config.defaults("assemble")
+    out = Path(args.out)
+    if out.suffix.lower() == ".gif":
+        assemble.to_gif(args.artifact, out, params)
+    elif args.input_frames:
+        if not args.style:
+            raise PvstError("pvst assemble: a side-by-side needs --style PHOTO")
+        assemble.to_side_by_side(
+            args.input_frames, args.artifact, args.style, out, params, caption=args.caption
+        )
+    else:
+        assemble.to_video(args.artifact, out, params)
+
+
+def cmd_info(args) -> None:
+    from pvst import store
+
+    for path in args.artifacts:
+        print(json.dumps(store.describe(path), indent=2, default=str))
+
+
+def cmd_plan(args) -> None:
+    plan = _load_plan(args)
+    videos = [args.video] if args.video else plan.videos()
+    variants = [args.variant] if args.variant else plan.variants()
+    rows = []
+    for video in videos:
+        for variant in variants:
+            for stage in STAGES:
+                try:
+                    art = plan.artifact(stage, video, variant)
+                except PvstError as exc:
+                    rows.append(
+                        {
+                            "video": video,
+                            "variant": variant,
+                            "stage": stage,
+                            "path": None,
+                            "exists": False,
+                            "error": str(exc),
+                        }
+                    )
+                    continue
+                rows.append(
+                    {
+                        "video": video,
+                        "variant": variant,
+                        "stage": stage,
+                        "path": art.path,
+                        "exists": Path(art.path).exists(),
+                        "params": art.params,
+                    }
+                )
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return
+    for r in rows:
+        mark = "✓" if r["exists"] else " "
+        where = r["path"] or f"(cannot plan: {r['error']})"
+        print(f"{mark} {r['video']:<12} {r['variant']:<12} {r['stage']:<10} {where}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pvst",
+        description="Photo-realistic video style transfer: the stages of the pipeline.",
+    )
+    parser.add_argument("--version", action="version", version=f"pvst {__version__}")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--log", help="also write the log to this file")
+    common.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, func: Callable, help: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help, description=help, parents=[common])
+        p.set_defaults(func=func)
+        return p
+
+    p = add("samples", cmd_samples, "copy the embedded sample clips and photos into data/")
+    p.add_argument("names", nargs="*", help=f"which (default all: {', '.join(samples.SAMPLES)})")
+    p.add_argument("--data", default="data", help="destination folder (default %(default)s)")
+    p.add_argument("--force", action="store_true", help="overwrite existing files")
+
+    p = add("frames", cmd_frames, "decode a clip into a frames artifact at working size")
+    add_job_arguments(p)
+
+    p = add("assemble", cmd_assemble, "encode a frames artifact as mp4, side-by-side mp4 or GIF")
+    p.add_argument("artifact", help="an artifact holding frames (frames, stylize, cyclegan)")
+    p.add_argument("-o", "--out", required=True, help="output .mp4 or .gif")
+    p.add_argument("--input-frames", help="the input frames artifact: makes a side-by-side")
+    p.add_argument("--style", help="the style photo shown in a side-by-side")
+    p.add_argument("--caption", default="output", help="label of the output panel")
+    p.add_argument("--params", help="the assemble section as JSON")
+    p.add_argument("--config", help=f"configuration file (default {DEFAULT_CONFIG})")
+    p.add_argument("--video", help="take the assemble section of this video")
+    p.add_argument("--variant", default=config.DEFAULT_VARIANT)
+
+    p = add("info", cmd_info, "print how artifacts were made (stage, parameters, inputs, shapes)")
+    p.add_argument("artifacts", nargs="+")
+
+    p = add("plan", cmd_plan, "list the artifact paths the configuration asks for")
+    p.add_argument("--config", help=f"configuration file (default {DEFAULT_CONFIG})")
+    p.add_argument("--video")
+    p.add_argument("--variant")
+    p.add_argument("--json", action="store_true")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logs.setup(getattr(args, "log", None), getattr(args, "verbose", False))
+    try:
+        args.func(args)
+    except PvstError as exc:
+        logs.file_only(logging.ERROR, str(exc))
+        print(f"pvst {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        logs.file_only(logging.ERROR, "interrupted")
+        print(f"pvst {args.command}: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,151 @@
+"""Reading and validating config/config.yaml, and resolving the sections a stage reads.
+
+The JSON schema (pvst/schemas/config.schema.yaml, linked from workflow/schemas/) is the one
+place that names every key, its type and its default.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+from jsonschema import Draft202012Validator
+
+from pvst.errors import ConfigError
+
+SCHEMA_PATH = Path(__file__).parent / "schemas" / "config.schema.yaml"
+DEFAULT_VARIANT = "stylized"
+
+
+@cache
+def schema() -> dict:
+    """The configuration schema, parsed once."""
+    with open(SCHEMA_PATH) as f:
+        return yaml.safe_load(f)
+
+
+def _resolve_ref(node: dict) -> dict:
+    ref = node.get("$ref")
+    if not ref:
+        return node
+    name = ref.rsplit("/", 1)[-1]
+    return schema()["$defs"][name]
+
+
+def section_names() -> list[str]:
+    """Top-level keys that are stage sections (objects with defaults)."""
+    props = schema()["properties"]
+    return [k for k, v in props.items() if "$ref" in v]
+
+
+def defaults(section: str) -> dict:
+    """Default values of one stage section."""
+    return _fill_defaults({}, _resolve_ref(schema()["properties"][section]))
+
+
+def _fill_defaults(value: dict, node: dict) -> dict:
+    out = dict(value)
+    for key, sub in node.get("properties", {}).items():
+        sub = _resolve_ref(sub)
+        if key not in out and "default" in sub:
+            out[key] = copy.deepcopy(sub["default"])
+        if sub.get("type") == "object" and "properties" in sub:
+            out[key] = _fill_defaults(out.get(key) or {}, sub)
+    return out
+
+
+def _dotted(path) -> str:
+    return ".".join(str(p) for p in path) or "(top level)"
+
+
+def _describe(error) -> str:
+    where = _dotted(error.absolute_path)
+    if error.validator == "additionalProperties":
+        allowed = sorted(error.schema.get("properties", {}))
+        extra = sorted(set(error.instance) - set(allowed))
+        lines = []
+        for key in extra:
+            near = difflib.get_close_matches(key, allowed, n=1)
+            hint = (
+                f" (did you mean '{near[0]}'?)" if near else f" (known keys: {', '.join(allowed)})"
+            )
+            lines.append(f"{where}: unknown key '{key}'{hint}")
+        return "; ".join(lines)
+    if error.validator == "type":
+        return f"{where}: expected {error.validator_value}, got {error.instance!r}"
+    if error.validator == "pattern" and error.absolute_path == error.relative_path:
+        return f"{where}: {error.instance!r} does not match {error.validator_value}"
+    if error.validator == "not" and isinstance(error.instance, str):
+        return f"{where}: the name '{error.instance}' is reserved"
+    return f"{where}: {error.message}"
+
+
+def validate(config: Any, source: str = "config") -> dict:
+    """Check a configuration against the schema and return a copy with defaults filled in.
+
+    Raises ConfigError listing every problem as `source: key.path: what is wrong`.
+    """
+    if config is None:
+        config = {}
+    if not isinstance(config, dict):
+        raise ConfigError(f"{source}: the top level must be a mapping of keys, not {config!r}")
+    validator = Draft202012Validator(schema())
+    errors = sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.path)))
+    if errors:
+        # Errors inside a propertyNames check point at the parent; say which name.
+        lines = []
+        for e in errors:
+            if e.validator in ("pattern", "not") and e.absolute_path == e.relative_path:
+                parent = _dotted(e.absolute_path)
+                lines.append(f"{parent}: invalid name {e.instance!r} ({e.message})")
+            else:
+                lines.append(_describe(e))
+        raise ConfigError(f"{source} is invalid:\n  - " + "\n  - ".join(lines))
+    return _fill_defaults(config, schema())
+
+
+def load(path: str | Path) -> dict:
+    """Read, validate and fill a YAML configuration file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: configuration file not found")
+    try:
+        with open(path) as f:
+            raw = yaml.safe_load(f)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        raise ConfigError(f"{path}: not valid YAML{where}: {exc}") from None
+    return validate(raw, source=str(path))
+
+
+def merge(base: dict, *overrides: dict | None) -> dict:
+    """Recursive dict merge; later overrides win, lists are replaced whole."""
+    out = copy.deepcopy(base)
+    for over in overrides:
+        for key, value in (over or {}).items():
+            if isinstance(value, dict) and isinstance(out.get(key), dict):
+                out[key] = merge(out[key], value)
+            else:
+                out[key] = copy.deepcopy(value)
+    return out
+
+
+def variant_names(config: dict) -> list[str]:
+    """Configured variants, the default one first."""
+    names = [DEFAULT_VARIANT] + [v for v in config["variants"] if v != DEFAULT_VARIANT]
+    return names
+
+
+def section(config: dict, name: str, video: str, variant: str = DEFAULT_VARIANT) -> dict:
+    """The effective section `name` for one video and variant: base, then video, then variant."""
+    if variant != DEFAULT_VARIANT and variant not in config["variants"]:
+        known = ", ".join(variant_names(config))
+        raise ConfigError(f"unknown variant '{variant}' (configured: {known})")
+    entry = config["videos"].get(video, {})
+    over = config["variants"].get(variant, {})
+    return merge(config[name], entry.get(name), over.get(name))

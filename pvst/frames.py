@@ -1,0 +1,117 @@
+"""Frames stage: decode a clip into a frames artifact (uint8 N×H×W×3 RGB) at working size."""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+
+import numpy as np
+
+from pvst import media, store
+from pvst.errors import ArtifactError, MediaError
+from pvst.logs import progress
+
+log = logging.getLogger(__name__)
+STAGE = "frames"
+
+
+def extract(video_file: str | Path, out: str | Path, params: dict, key: str = "") -> int:
+    """Decode `video_file` per `params` (size, upscale, start, max_frames, step) into `out`.
+
+    Returns the number of frames written. Nothing is left at `out` if anything fails.
+    """
+    info = media.probe(video_file)
+    src_w, src_h = info.display_size
+    w, h = media.working_size(src_w, src_h, params["size"], params.get("upscale", False))
+    start, step, limit = params.get("start", 0), params.get("step", 1), params.get("max_frames")
+    expected = None
+    if info.duration:
+        expected = max(0, math.ceil((round(info.duration * info.fps) - start) / step))
+        if limit:
+            expected = min(expected, limit)
+    log.info(
+        "decoding %s (%s, %d×%d at %.3g fps) to %d×%d, frames from %d every %d%s",
+        video_file,
+        info.codec,
+        src_w,
+        src_h,
+        info.fps,
+        w,
+        h,
+        start,
+        step,
+        f", at most {limit}" if limit else "",
+    )
+    with store.create(out, STAGE, params, key, inputs={"video": str(video_file)}) as f:
+        ds = f.create_dataset(
+            "frames",
+            shape=(0, h, w, 3),
+            maxshape=(None, h, w, 3),
+            dtype=np.uint8,
+            chunks=(1, h, w, 3),
+            compression="gzip",
+            compression_opts=1,
+        )
+        n = 0
+        frames = media.read_frames(video_file, (w, h), start=start, count=limit, step=step)
+        for frame in progress(frames, expected, "frames", "frame"):
+            ds.resize(n + 1, axis=0)
+            ds[n] = frame
+            n += 1
+        if n == 0:
+            raise MediaError(
+                f"{video_file}: no frames decoded (the clip is empty, or start={start} lies "
+                "past its end)"
+            )
+        store.write_array(f, "source_index", start + step * np.arange(n, dtype=np.int64))
+        f.attrs.update(
+            fps=info.fps / step,
+            source_fps=info.fps,
+            source_size=(src_w, src_h),
+            size=(w, h),
+            count=n,
+            video=str(video_file),
+        )
+    log.info("wrote %s: %d frames of %d×%d", out, n, w, h)
+    return n
+
+
+class Frames:
+    """Read access to any artifact holding a 'frames' dataset (frames, stylized, translated)."""
+
+    def __init__(
+        self, path: str | Path, stage: str | None = STAGE, params: dict | None = None
+    ) -> None:
+        self.path = Path(path)
+        self._file = store.open_artifact(path, stage, params)
+        if "frames" not in self._file:
+            self._file.close()
+            raise ArtifactError(f"{path}: has no 'frames' dataset")
+        self.data = self._file["frames"]
+        self.fps = float(self._file.attrs.get("fps", 25.0))
+        self.attrs = dict(self._file.attrs)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height)."""
+        return int(self.data.shape[2]), int(self.data.shape[1])
+
+    def __len__(self) -> int:
+        return int(self.data.shape[0])
+
+    def __getitem__(self, index: int | slice) -> np.ndarray:
+        return self.data[index]
+
+    def __iter__(self):
+        for i in range(len(self)):
+            yield self.data[i]
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self) -> Frames:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

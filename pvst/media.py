@@ -1,0 +1,319 @@
+"""Video and image input/output through ffmpeg (ffmpeg-python) and Pillow.
+
+Uses the system ffmpeg when there is one, else the binary that imageio-ffmpeg ships.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+import shutil
+import subprocess
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import ffmpeg
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from pvst.errors import MediaError
+from pvst.store import atomic_path
+
+log = logging.getLogger(__name__)
+
+
+@cache
+def ffmpeg_exe() -> str:
+    """Path of the ffmpeg binary to run."""
+    system = shutil.which("ffmpeg")
+    if system:
+        return system
+    try:
+        import imageio_ffmpeg
+    except ImportError:  # pragma: no cover - imageio-ffmpeg is a pinned dependency
+        raise MediaError(
+            "no ffmpeg found: install ffmpeg or `pip install imageio-ffmpeg`"
+        ) from None
+    return imageio_ffmpeg.get_ffmpeg_exe()
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What a clip's header says about its first video stream."""
+
+    width: int
+    height: int
+    fps: float
+    rotation: int
+    duration: float | None
+    codec: str
+    sar: float = 1.0
+
+    @property
+    def display_size(self) -> tuple[int, int]:
+        """(width, height) as shown: pixel aspect applied, then the rotation ffmpeg applies."""
+        w, h = round(self.width * self.sar), self.height
+        if self.rotation % 180:
+            return h, w
+        return w, h
+
+
+_STREAM = re.compile(r"Stream #\d+:\d+.*?: Video: (?P<codec>\w+)(?P<rest>.*)")
+_SIZE = re.compile(r"\b(\d{2,5})x(\d{2,5})\b")
+_FPS = re.compile(r"([\d.]+)(k?) (fps|tbr)")
+_SAR = re.compile(r"SAR (\d+):(\d+)")
+_ROT = re.compile(r"rotation of (-?[\d.]+) degrees")
+_DUR = re.compile(r"Duration: (\d+):(\d+):([\d.]+)")
+
+
+def probe(path: str | Path) -> VideoInfo:
+    """Read a clip's header; raises MediaError naming the file if it has no video stream."""
+    path = Path(path)
+    if not path.is_file():
+        raise MediaError(f"{path}: no such file")
+    proc = subprocess.run(
+        [ffmpeg_exe(), "-hide_banner", "-i", str(path)], capture_output=True, text=True
+    )
+    text = proc.stderr
+    stream = next((m for m in _STREAM.finditer(text)), None)
+    if stream is None:
+        detail = text.strip().splitlines()[-1] if text.strip() else "ffmpeg said nothing"
+        raise MediaError(f"{path}: not a video ffmpeg can read ({detail})")
+    container = re.search(r"Input #0, ([\w,]+)", text)
+    if container and ("image2" in container.group(1) or "_pipe" in container.group(1)):
+        raise MediaError(f"{path}: a still image, not a video")
+    rest = stream.group("rest")
+    size = _SIZE.search(rest)
+    if size is None:
+        raise MediaError(f"{path}: the video stream has no frame size")
+    fps_values = {
+        m.group(3): float(m.group(1)) * (1000 if m.group(2) else 1) for m in _FPS.finditer(rest)
+    }
+    fps = fps_values.get("fps") or fps_values.get("tbr") or 25.0
+    rot = _ROT.search(text)
+    sar = _SAR.search(rest)
+    sar_value = int(sar.group(1)) / int(sar.group(2)) if sar and int(sar.group(2)) else 1.0
+    dur = _DUR.search(text)
+    duration = None
+    if dur:
+        h, m, s = dur.groups()
+        duration = int(h) * 3600 + int(m) * 60 + float(s)
+    return VideoInfo(
+        width=int(size.group(1)),
+        height=int(size.group(2)),
+        fps=fps,
+        rotation=round(float(rot.group(1))) % 360 if rot else 0,
+        duration=duration,
+        codec=stream.group("codec"),
+        sar=sar_value if sar_value > 0 else 1.0,
+    )
+
+
+def working_size(width: int, height: int, long_side: int, upscale: bool = False) -> tuple[int, int]:
+    """(width, height) with the long side at `long_side`, aspect kept, both even."""
+    scale = long_side / max(width, height)
+    if scale > 1 and not upscale:
+        scale = 1.0
+    w = max(2, round(width * scale / 2) * 2)
+    h = max(2, round(height * scale / 2) * 2)
+    return w, h
+
+
+def read_frames(
+    path: str | Path,
+    size: tuple[int, int],
+    start: int = 0,
+    count: int | None = None,
+    step: int = 1,
+) -> Iterator[np.ndarray]:
+    """Decode frames start, start+step, … (at most `count`) as uint8 RGB arrays of `size`."""
+    w, h = size
+    stream = (
+        ffmpeg.input(str(path))
+        .video.filter("scale", w, h, flags="area")
+        .filter("setsar", "1")
+        .output("pipe:", format="rawvideo", pix_fmt="rgb24")
+        .global_args("-hide_banner", "-loglevel", "error", "-nostdin")
+    )
+    proc = stream.run_async(cmd=ffmpeg_exe(), pipe_stdout=True, pipe_stderr=True)
+    frame_bytes = w * h * 3
+    kept = 0
+    index = 0
+    try:
+        while count is None or kept < count:
+            buf = proc.stdout.read(frame_bytes)
+            if len(buf) < frame_bytes:
+                break
+            if index >= start and (index - start) % step == 0:
+                kept += 1
+                yield np.frombuffer(buf, np.uint8).reshape(h, w, 3).copy()
+            index += 1
+    finally:
+        stopped_early = proc.poll() is None
+        if stopped_early:
+            proc.kill()
+        proc.stdout.close()
+        err = proc.stderr.read().decode(errors="replace").strip()
+        proc.stderr.close()
+        rc = proc.wait()
+        if rc != 0 and not stopped_early:
+            raise MediaError(f"{path}: ffmpeg could not decode the video: {err or f'exit {rc}'}")
+
+
+class VideoWriter:
+    """Encode RGB frames to a browser-playable H.264 mp4 (yuv420p, faststart), atomically."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        size: tuple[int, int],
+        fps: float,
+        crf: int = 18,
+        preset: str = "medium",
+    ) -> None:
+        w, h = size
+        if w % 2 or h % 2:
+            raise MediaError(f"{path}: H.264 with yuv420p needs even sizes, got {w}×{h}")
+        self.path = Path(path)
+        self.size = size
+        self._atomic = atomic_path(self.path)
+        self._tmp = self._atomic.__enter__()
+        stream = (
+            ffmpeg.input("pipe:", format="rawvideo", pix_fmt="rgb24", s=f"{w}x{h}", framerate=fps)
+            .output(
+                str(self._tmp),
+                format="mp4",
+                vcodec="libx264",
+                pix_fmt="yuv420p",
+                crf=crf,
+                preset=preset,
+                movflags="+faststart",
+                r=fps,
+            )
+            .global_args("-hide_banner", "-loglevel", "error", "-nostdin")
+            .overwrite_output()
+        )
+        self._proc = stream.run_async(cmd=ffmpeg_exe(), pipe_stdin=True, pipe_stderr=True)
+        self.frames = 0
+
+    def write(self, frame: np.ndarray) -> None:
+        frame = np.ascontiguousarray(frame, dtype=np.uint8)
+        if frame.shape != (self.size[1], self.size[0], 3):
+            raise MediaError(
+                f"{self.path}: frame of shape {frame.shape} does not match {self.size}"
+            )
+        try:
+            self._proc.stdin.write(frame.tobytes())
+        except BrokenPipeError:
+            err = self._proc.stderr.read().decode(errors="replace")
+            raise MediaError(f"{self.path}: ffmpeg stopped while encoding: {err.strip()}") from None
+        self.frames += 1
+
+    def close(self, ok: bool = True) -> None:
+        with contextlib.suppress(BrokenPipeError):
+            self._proc.stdin.close()
+        err = self._proc.stderr.read().decode(errors="replace").strip()
+        rc = self._proc.wait()
+        if ok and (rc != 0 or self.frames == 0):
+            ok = False
+            error = MediaError(
+                f"{self.path}: encoding failed: {err or f'ffmpeg exit {rc}'}"
+                if rc
+                else f"{self.path}: no frames to encode"
+            )
+        else:
+            error = None
+        exc = (None, None, None) if ok else (MediaError, error, None)
+        self._atomic.__exit__(*exc)
+        if error:
+            raise error
+
+    def __enter__(self) -> VideoWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None:
+            self._proc.kill()
+            self._proc.wait()
+            self._atomic.__exit__(exc_type, exc, tb)
+            return
+        self.close()
+
+
+def write_video(
+    path: str | Path,
+    frames: Iterable[np.ndarray],
+    fps: float,
+    crf: int = 18,
+    preset: str = "medium",
+) -> int:
+    """Encode frames (all the same size) to an mp4; returns the number written."""
+    it = iter(frames)
+    first = next(it, None)
+    if first is None:
+        raise MediaError(f"{path}: no frames to encode")
+    h, w = first.shape[:2]
+    with VideoWriter(path, (w, h), fps, crf=crf, preset=preset) as out:
+        out.write(first)
+        for frame in it:
+            out.write(frame)
+        return out.frames
+
+
+def write_gif(path: str | Path, frames: Iterable[np.ndarray], fps: float, width: int) -> None:
+    """An animated GIF with one shared palette (ffmpeg palettegen/paletteuse)."""
+    frames = list(frames)
+    if not frames:
+        raise MediaError(f"{path}: no frames to write")
+    h, w = frames[0].shape[:2]
+    out_w = min(width, w)
+    with atomic_path(path) as tmp:
+        src = ffmpeg.input("pipe:", format="rawvideo", pix_fmt="rgb24", s=f"{w}x{h}", framerate=fps)
+        scaled = src.filter("scale", out_w, -1, flags="lanczos").split()
+        palette = scaled[0].filter("palettegen", stats_mode="diff")
+        proc = (
+            ffmpeg.filter([scaled[1], palette], "paletteuse", dither="bayer", bayer_scale=3)
+            .output(str(tmp), format="gif", loop=0)
+            .global_args("-hide_banner", "-loglevel", "error", "-nostdin")
+            .overwrite_output()
+            .run_async(cmd=ffmpeg_exe(), pipe_stdin=True, pipe_stderr=True)
+        )
+        _, err = proc.communicate(b"".join(np.ascontiguousarray(f).tobytes() for f in frames))
+        if proc.returncode:
+            raise MediaError(f"{path}: GIF encoding failed: {err.decode(errors='replace')}")
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """An image file as uint8 RGB H×W×3 (alpha dropped, grey expanded)."""
+    path = Path(path)
+    if not path.is_file():
+        raise MediaError(f"{path}: no such image file")
+    try:
+        with Image.open(path) as im:
+            im.load()
+            if im.mode in ("RGBA", "LA") or (im.mode == "P" and "transparency" in im.info):
+                im = im.convert("RGBA")
+                bg = Image.new("RGBA", im.size, (255, 255, 255, 255))
+                im = Image.alpha_composite(bg, im)
+            return np.asarray(im.convert("RGB"), dtype=np.uint8).copy()
+    except (UnidentifiedImageError, OSError) as exc:
+        raise MediaError(f"{path}: not an image Pillow can read ({exc})") from None
+
+
+def resize_image(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Resize uint8 RGB to (width, height) with area-averaging (Pillow's reducing LANCZOS)."""
+    if (image.shape[1], image.shape[0]) == tuple(size):
+        return image
+    return np.asarray(Image.fromarray(image).resize(tuple(size), Image.Resampling.LANCZOS))
+
+
+def write_image(path: str | Path, image: np.ndarray) -> None:
+    """Write uint8 RGB (or grey) atomically; the format follows the suffix."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        Image.fromarray(np.asarray(image, dtype=np.uint8)).save(
+            tmp, format=Image.registered_extensions().get(path.suffix.lower(), "PNG")
+        )

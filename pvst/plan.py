@@ -1,0 +1,183 @@
+"""Where every artifact lives and what it is made from: the one description of the pipeline.
+
+Snakemake's rules, the generated dvc.yaml and the `pvst` command all ask this module for paths,
+parameters and inputs. An artifact's path is `results/{video}/{stage}-{key}.h5`, where the key
+hashes the stage's own parameters and its inputs' keys; so a stage reruns only when something
+it reads changes, and switching a parameter back finds the earlier result still there.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pvst import config as cfgmod
+from pvst import samples
+from pvst.errors import PvstError
+from pvst.store import params_key
+
+RESULTS = "results"
+DATA = "data"
+VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mpg", ".mpeg")
+
+
+@dataclass(frozen=True)
+class Stage:
+    """A pipeline stage: the config section it reads, its inputs in key order, its version."""
+
+    section: str
+    inputs: tuple[str, ...]
+    version: int = 1
+
+
+# Bump a stage's version when its output changes meaning for the same parameters.
+STAGES: dict[str, Stage] = {
+    "frames": Stage("frames", ("video",)),
+}
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """One stage output for one video: its key, parameters and inputs (role -> path)."""
+
+    stage: str
+    video: str
+    key: str
+    params: dict = field(hash=False, compare=False)
+    inputs: dict = field(hash=False, compare=False)
+
+    @property
+    def path(self) -> str:
+        return artifact_path(self.video, self.stage, self.key)
+
+
+def artifact_path(video: str, stage: str, key: str) -> str:
+    """Path of an artifact, relative to the workflow directory."""
+    return f"{RESULTS}/{video}/{stage}-{key}.h5"
+
+
+def input_token(path: str) -> str:
+    """How a plain input file enters a key: its normalised relative path."""
+    return os.path.normpath(path)
+
+
+def stage_key(stage: str, params: dict, input_tokens: list[str]) -> str:
+    """The key of a stage's artifact, given its parameters and its inputs' keys or tokens."""
+    return params_key(stage, params, input_tokens, STAGES[stage].version)
+
+
+class Plan:
+    """Resolves videos, variants and artifacts from a validated configuration."""
+
+    def __init__(self, config: dict, root: str | Path = ".") -> None:
+        self.config = config
+        self.root = Path(root)
+
+    # -- names -------------------------------------------------------------------------------
+    def variants(self) -> list[str]:
+        return cfgmod.variant_names(self.config)
+
+    def videos(self) -> list[str]:
+        """Configured videos, then clips found in data/, then the embedded samples."""
+        names = list(self.config["videos"])
+        data = self.root / DATA
+        if data.is_dir():
+            for p in sorted(data.iterdir()):
+                if p.suffix.lower() in VIDEO_SUFFIXES and p.stem not in names:
+                    names.append(p.stem)
+        names += [n for n in samples.sample_videos() if n not in names]
+        return names
+
+    # -- input files -------------------------------------------------------------------------
+    def video_file(self, video: str) -> str:
+        """The clip behind a video name; a clear error when it is neither here nor a sample."""
+        entry = self.config["videos"].get(video, {})
+        if "video" in entry:
+            path = entry["video"]
+            if (self.root / path).exists() or self._is_sample(path):
+                return path
+            raise PvstError(self._missing(path, f"the clip of video '{video}'"))
+        data = self.root / DATA
+        for suffix in VIDEO_SUFFIXES:
+            for candidate in (data / f"{video}{suffix}", data / f"{video}{suffix.upper()}"):
+                if candidate.is_file():
+                    return f"{DATA}/{candidate.name}"
+        path = f"{DATA}/{video}.mp4"
+        if self._is_sample(path):
+            return path
+        raise PvstError(self._missing(path, f"video '{video}'"))
+
+    def style_file(self, video: str, variant: str = cfgmod.DEFAULT_VARIANT) -> str:
+        """The style photo of a video and variant (variant, then video entry, then default)."""
+        over = self.config["variants"].get(variant, {})
+        entry = self.config["videos"].get(video, {})
+        path = over.get("style") or entry.get("style") or self.config["default_style"]
+        if (self.root / path).exists() or self._is_sample(path):
+            return path
+        raise PvstError(self._missing(path, f"the style photo of '{video}' ({variant})"))
+
+    @staticmethod
+    def _is_sample(path: str) -> bool:
+        rel = os.path.relpath(os.path.normpath(path), DATA)
+        return rel in samples.SAMPLES
+
+    @staticmethod
+    def _missing(path: str, what: str) -> str:
+        return (
+            f"{path}: {what} is missing. Put the file there, or, if it is tracked by DVC, "
+            f"fetch it with `dvc pull {path}.dvc`."
+        )
+
+    # -- artifacts ---------------------------------------------------------------------------
+    def params(self, stage: str, video: str, variant: str = cfgmod.DEFAULT_VARIANT) -> dict:
+        """The effective parameters a stage reads for one video and variant."""
+        return cfgmod.section(self.config, STAGES[stage].section, video, variant)
+
+    def artifact(self, stage: str, video: str, variant: str = cfgmod.DEFAULT_VARIANT) -> Artifact:
+        """The artifact a stage makes for one video and variant."""
+        params = self.params(stage, video, variant)
+        inputs: dict[str, str] = {}
+        tokens: list[str] = []
+        for role in STAGES[stage].inputs:
+            if role in STAGES:
+                upstream = self.artifact(role, video, variant)
+                inputs[role] = upstream.path
+                tokens.append(upstream.key)
+            else:
+                inputs[role] = self._file(role, video, variant)
+                tokens.append(input_token(inputs[role]))
+        return Artifact(stage, video, stage_key(stage, params, tokens), params, inputs)
+
+    def _file(self, role: str, video: str, variant: str) -> str:
+        if role == "video":
+            return self.video_file(video)
+        if role == "style":
+            return self.style_file(video, variant)
+        raise PvstError(f"unknown input role '{role}'")  # pragma: no cover - programming error
+
+    def find(self, stage: str, video: str, key: str) -> Artifact:
+        """The artifact named results/{video}/{stage}-{key}.h5 by some configured variant."""
+        for variant in self.variants():
+            art = self.artifact(stage, video, variant)
+            if art.key == key:
+                return art
+        raise PvstError(
+            f"{artifact_path(video, stage, key)}: no configured variant of '{video}' makes this "
+            "artifact (the configuration changed since it was asked for?)"
+        )
+
+
+def key_from_files(stage: str, params: dict, inputs: dict[str, str]) -> str:
+    """The key of a stage's artifact computed from its actual input files.
+
+    Upstream artifacts contribute the key they carry, plain files their path; the result equals
+    Plan.artifact(...).key when the files are the ones the plan names.
+    """
+    from pvst.store import input_key
+
+    tokens = []
+    for role in STAGES[stage].inputs:
+        path = inputs[role]
+        tokens.append(input_key(path) if role in STAGES else input_token(path))
+    return stage_key(stage, params, tokens)

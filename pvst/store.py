@@ -1,0 +1,268 @@
+"""The artifact store: every HDF5 read and write of pvst goes through here.
+
+An artifact is one HDF5 file made by one stage. It carries as attributes the stage name, the
+stage's parameters, the key derived from them and from its inputs' keys, the paths it was made
+from, and the pvst version. It is written under a temporary name and renamed into place only
+when complete, so a file at an artifact's path is always whole.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+import scipy.sparse as sp
+
+from pvst import __version__
+from pvst.errors import ArtifactError
+
+TMP_MARK = ".tmp-"
+
+
+def canonical(obj: Any) -> str:
+    """Stable JSON text of parameters: sorted keys, no spaces."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def params_key(
+    stage: str, params: Mapping, input_keys: Sequence[str] = (), version: int = 1
+) -> str:
+    """Short hash naming an artifact by its stage, its parameters and its inputs' keys."""
+    text = canonical({"stage": stage, "v": version, "params": params, "inputs": list(input_keys)})
+    return hashlib.sha256(text.encode()).hexdigest()[:10]
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _remove_stale_temps(path: Path) -> None:
+    """Delete temporary files of earlier writers of `path` that are no longer running."""
+    for tmp in path.parent.glob(f".{path.name}{TMP_MARK}*"):
+        try:
+            pid = int(tmp.name.rsplit(TMP_MARK, 1)[1].split("-")[0])
+        except ValueError:
+            continue
+        if not _pid_alive(pid):
+            tmp.unlink(missing_ok=True)
+
+
+def temp_path(path: str | Path) -> Path:
+    """A temporary sibling of `path` that names the writing process."""
+    path = Path(path)
+    return path.with_name(f".{path.name}{TMP_MARK}{os.getpid()}-{time.monotonic_ns()}")
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path to write; rename it to `path` on success, delete it on error."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_temps(path)
+    tmp = temp_path(path)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def create(
+    path: str | Path,
+    stage: str,
+    params: Mapping,
+    key: str | None = None,
+    inputs: Mapping[str, str] | None = None,
+) -> Iterator[h5py.File]:
+    """Write an artifact atomically; yields the open HDF5 file.
+
+    `inputs` maps a role (e.g. "frames") to the path of the file it was made from; their
+    keys, where they are artifacts, are recorded too.
+    """
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+        write_provenance(f, stage, params, key, inputs)
+        yield f
+        f.attrs["complete"] = True
+
+
+def write_provenance(
+    f: h5py.File,
+    stage: str,
+    params: Mapping,
+    key: str | None,
+    inputs: Mapping[str, str] | None,
+) -> None:
+    """Record how an artifact was made."""
+    inputs = dict(inputs or {})
+    f.attrs["stage"] = stage
+    f.attrs["params"] = canonical(params)
+    f.attrs["key"] = key or ""
+    f.attrs["inputs"] = canonical(inputs)
+    f.attrs["input_keys"] = canonical({role: input_key(p) for role, p in inputs.items()})
+    f.attrs["pvst_version"] = __version__
+    f.attrs["created"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    f.attrs["complete"] = False
+
+
+def input_key(path: str | Path) -> str:
+    """The key of an artifact, or '' for a plain file."""
+    path = Path(path)
+    if path.suffix != ".h5" or not path.is_file():
+        return ""
+    with contextlib.suppress(OSError), h5py.File(path, "r") as f:
+        return str(f.attrs.get("key", ""))
+    return ""
+
+
+def _diff(stored: dict, wanted: dict, prefix: str = "") -> list[str]:
+    lines = []
+    for key in sorted(set(stored) | set(wanted)):
+        a, b = stored.get(key, "<unset>"), wanted.get(key, "<unset>")
+        if isinstance(a, dict) and isinstance(b, dict):
+            lines += _diff(a, b, f"{prefix}{key}.")
+        elif canonical(a) != canonical(b):
+            lines.append(f"{prefix}{key}={canonical(b)} was asked for, the file has {canonical(a)}")
+    return lines
+
+
+def open_artifact(
+    path: str | Path,
+    stage: str | None,
+    params: Mapping | None = None,
+    key: str | None = None,
+) -> h5py.File:
+    """Open a finished artifact for reading, checking that it is what the caller asked for.
+
+    `stage` None accepts an artifact of any stage.
+    """
+    path = Path(path)
+    if not path.is_file():
+        made_by = f"the '{stage}' stage" if stage else "its stage"
+        raise ArtifactError(f"{path}: artifact not found (run {made_by} first)")
+    try:
+        f = h5py.File(path, "r")
+    except OSError as exc:
+        raise ArtifactError(f"{path}: not a readable HDF5 file ({exc})") from None
+    try:
+        found = f.attrs.get("stage")
+        if stage is not None and found != stage:
+            raise ArtifactError(f"{path}: holds a '{found}' artifact, expected '{stage}'")
+        if not f.attrs.get("complete", False):
+            raise ArtifactError(f"{path}: incomplete artifact (its writer was interrupted)")
+        if key is not None and f.attrs.get("key") != key:
+            raise ArtifactError(f"{path}: has key {f.attrs.get('key')!r}, expected {key!r}")
+        if params is not None:
+            stored = json.loads(f.attrs["params"])
+            wanted = json.loads(canonical(params))
+            if stored != wanted:
+                diff = "; ".join(_diff(stored, wanted))
+                raise ArtifactError(
+                    f"{path}: was made with other {stage} parameters ({diff}); "
+                    "delete it or rerun the stage"
+                )
+    except Exception:
+        f.close()
+        raise
+    return f
+
+
+def read_params(f: h5py.File) -> dict:
+    """The parameters an artifact was made with."""
+    return json.loads(f.attrs["params"])
+
+
+def describe(path: str | Path) -> dict:
+    """Provenance and dataset shapes of an artifact, for people."""
+    out: dict[str, Any] = {"path": str(path)}
+    with h5py.File(path, "r") as f:
+        for name, value in f.attrs.items():
+            if name in ("params", "inputs", "input_keys"):
+                value = json.loads(value)
+            elif isinstance(value, np.generic):
+                value = value.item()
+            elif isinstance(value, np.ndarray):
+                value = value.tolist()
+            out[name] = value
+        shapes = {}
+        f.visititems(
+            lambda n, o: (
+                shapes.__setitem__(n, f"{o.shape} {o.dtype}")
+                if isinstance(o, h5py.Dataset)
+                else None
+            )
+        )
+        out["datasets"] = shapes
+    return out
+
+
+def write_array(
+    group: h5py.Group,
+    name: str,
+    data: np.ndarray,
+    chunks: tuple[int, ...] | bool | None = True,
+    level: int = 1,
+) -> h5py.Dataset:
+    """A chunked, compressed dataset (gzip; byte shuffle for multi-byte types)."""
+    data = np.asarray(data)
+    if data.size == 0 or data.ndim == 0:
+        return group.create_dataset(name, data=data)
+    return group.create_dataset(
+        name,
+        data=data,
+        chunks=chunks,
+        compression="gzip",
+        compression_opts=level,
+        shuffle=data.dtype.itemsize > 1,
+    )
+
+
+def create_stack(
+    group: h5py.Group, name: str, shape: tuple[int, ...], dtype: Any, level: int = 1
+) -> h5py.Dataset:
+    """An empty N×… dataset chunked one item per chunk, filled item by item."""
+    return group.create_dataset(
+        name,
+        shape=shape,
+        dtype=dtype,
+        chunks=(1, *shape[1:]),
+        compression="gzip",
+        compression_opts=level,
+        shuffle=np.dtype(dtype).itemsize > 1,
+    )
+
+
+def write_csr(group: h5py.Group, name: str, matrix: sp.csr_matrix | sp.csr_array) -> h5py.Group:
+    """A sparse CSR matrix as a group holding data, indices, indptr and a shape attribute."""
+    m = sp.csr_matrix(matrix)
+    g = group.create_group(name)
+    write_array(g, "data", m.data)
+    write_array(g, "indices", m.indices)
+    write_array(g, "indptr", m.indptr)
+    g.attrs["shape"] = np.asarray(m.shape, dtype=np.int64)
+    g.attrs["format"] = "csr"
+    return g
+
+
+def read_csr(group: h5py.Group) -> sp.csr_matrix:
+    """Read a matrix written by write_csr."""
+    if group.attrs.get("format") != "csr":
+        raise ArtifactError(f"{group.file.filename}:{group.name} is not a CSR matrix group")
+    shape = tuple(int(s) for s in group.attrs["shape"])
+    return sp.csr_matrix(
+        (group["data"][()], group["indices"][()], group["indptr"][()]), shape=shape
+    )

@@ -1,0 +1,87 @@
+"""Shared fixtures: tiny real clips cut from the embedded samples, and workflow sandboxes."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pvst import media, samples
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def ffmpeg(*args: str) -> None:
+    """Run the same ffmpeg binary pvst uses, failing the test on error."""
+    subprocess.run(
+        [media.ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", *args], check=True
+    )
+
+
+@pytest.fixture(scope="session")
+def bikes_file() -> Path:
+    return samples.source("bikes.mp4")
+
+
+@pytest.fixture(scope="session")
+def rocket_file() -> Path:
+    return samples.source("styles/rocket.jpg")
+
+
+@pytest.fixture(scope="session")
+def tiny_clip(tmp_path_factory, bikes_file) -> Path:
+    """12 real frames of the bikes sample at 128×54, 25 fps, H.264."""
+    out = tmp_path_factory.mktemp("clips") / "tiny.mp4"
+    ffmpeg(
+        "-i",
+        str(bikes_file),
+        "-vf",
+        "scale=128:-2,setsar=1",
+        "-frames:v",
+        "12",
+        "-c:v",
+        "libx264",
+        "-pix_fmt",
+        "yuv420p",
+        "-crf",
+        "12",
+        str(out),
+    )
+    return out
+
+
+def write_config(root: Path, cfg: dict) -> Path:
+    path = root / "config" / "config.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return path
+
+
+@pytest.fixture
+def workflow_dir(tmp_path) -> Path:
+    """A copy of the workflow (Snakefile, rules, schema) in an empty directory."""
+    shutil.copy(REPO / "Snakefile", tmp_path / "Snakefile")
+    shutil.copytree(REPO / "workflow", tmp_path / "workflow", symlinks=False)
+    (tmp_path / "data").mkdir()
+    return tmp_path
+
+
+def run_snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 900):
+    """Run Snakemake (from this interpreter's environment) in `workdir`."""
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--cores", "2", *args],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
+    return proc

@@ -1,0 +1,95 @@
+import pytest
+
+from pvst import config
+from pvst.errors import ConfigError
+from pvst.plan import Plan
+from tests.conftest import REPO
+
+
+def test_shipped_config_is_valid_and_filled():
+    cfg = config.load(REPO / "config" / "config.yaml")
+    assert cfg["frames"]["size"] == 256
+    assert cfg["frames"]["step"] == 1  # a default the file does not name
+    assert cfg["assemble"]["preset"] == "medium"
+    assert "stylized" in config.variant_names(cfg)
+
+
+def test_empty_config_gets_every_default():
+    cfg = config.validate(None)
+    assert cfg["default_video"] == "bikes"
+    assert cfg["frames"] == config.defaults("frames")
+    assert cfg["videos"] == {} and cfg["variants"] == {}
+
+
+def test_unknown_key_is_named_with_a_suggestion():
+    with pytest.raises(ConfigError) as err:
+        config.validate({"frames": {"sise": 128}}, source="my.yaml")
+    msg = str(err.value)
+    assert "my.yaml" in msg
+    assert "frames: unknown key 'sise'" in msg
+    assert "did you mean 'size'" in msg
+
+
+def test_wrong_type_and_range_are_named():
+    with pytest.raises(ConfigError) as err:
+        config.validate({"frames": {"size": "big", "step": 0}})
+    msg = str(err.value)
+    assert "frames.size: expected integer, got 'big'" in msg
+    assert "frames.step" in msg
+
+
+def test_unknown_top_level_section():
+    with pytest.raises(ConfigError, match="unknown key 'frame'"):
+        config.validate({"frame": {}})
+
+
+def test_bad_names_for_videos_and_variants():
+    with pytest.raises(ConfigError, match="invalid name 'my video'"):
+        config.validate({"videos": {"my video": {"video": "x.mp4"}}})
+    with pytest.raises(ConfigError, match="invalid name 'low_light'"):
+        config.validate({"variants": {"low_light": {}}})
+    with pytest.raises(ConfigError, match="sbs"):
+        config.validate({"variants": {"sbs": {}}})
+
+
+def test_video_entry_keys_are_checked():
+    with pytest.raises(ConfigError, match=r"videos\.surf: unknown key 'vidoe'"):
+        config.validate({"videos": {"surf": {"vidoe": "data/surf.mp4"}}})
+
+
+def test_load_reports_yaml_syntax_with_line(tmp_path):
+    p = tmp_path / "c.yaml"
+    p.write_text("frames:\n  size: 256\n   step: 2\n")
+    with pytest.raises(ConfigError, match=r"c.yaml: not valid YAML \(line 3"):
+        config.load(p)
+
+
+def test_load_missing_file(tmp_path):
+    with pytest.raises(ConfigError, match="configuration file not found"):
+        config.load(tmp_path / "nope.yaml")
+
+
+def test_sections_merge_base_video_then_variant():
+    cfg = config.validate(
+        {
+            "frames": {"size": 300},
+            "videos": {"surf": {"video": "data/surf.mp4", "frames": {"max_frames": 10}}},
+            "variants": {"small": {"frames": {"size": 128}}},
+        }
+    )
+    assert config.section(cfg, "frames", "surf")["size"] == 300
+    assert config.section(cfg, "frames", "surf")["max_frames"] == 10
+    small = config.section(cfg, "frames", "surf", "small")
+    assert small["size"] == 128 and small["max_frames"] == 10
+    assert config.section(cfg, "frames", "other", "small")["max_frames"] is None
+    with pytest.raises(ConfigError, match="unknown variant 'nope'"):
+        config.section(cfg, "frames", "surf", "nope")
+
+
+def test_any_data_clip_works_without_an_entry(tmp_path):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "holiday.MOV").write_bytes(b"x")
+    plan = Plan(config.validate({}), root=tmp_path)
+    assert plan.video_file("holiday") == "data/holiday.MOV"
+    assert plan.style_file("holiday") == "data/styles/rocket.jpg"  # default, an embedded sample
+    assert "holiday" in plan.videos()

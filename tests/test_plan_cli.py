@@ -1,0 +1,126 @@
+import json
+import shutil
+
+import pytest
+
+from pvst import cli, config
+from pvst.errors import PvstError
+from pvst.frames import Frames
+from pvst.plan import Plan, key_from_files
+from tests.conftest import write_config
+
+
+def make_plan(tmp_path, raw: dict) -> Plan:
+    return Plan(config.validate(raw), root=tmp_path)
+
+
+def test_frames_path_depends_only_on_frames_parameters(tmp_path):
+    base = make_plan(tmp_path, {"frames": {"size": 128}})
+    other_assemble = make_plan(tmp_path, {"frames": {"size": 128}, "assemble": {"crf": 30}})
+    bigger = make_plan(tmp_path, {"frames": {"size": 256}})
+    back = make_plan(tmp_path, {"frames": {"size": 128}})
+    path = base.artifact("frames", "bikes").path
+    assert path.startswith("results/bikes/frames-") and path.endswith(".h5")
+    assert other_assemble.artifact("frames", "bikes").path == path
+    assert bigger.artifact("frames", "bikes").path != path
+    assert back.artifact("frames", "bikes").path == path  # switching back finds the old file
+
+
+def test_variants_share_artifacts_unless_they_override_the_stage(tmp_path):
+    plan = make_plan(
+        tmp_path,
+        {
+            "variants": {
+                "crisp": {"assemble": {"crf": 10}},
+                "small": {"frames": {"size": 64}},
+            }
+        },
+    )
+    default = plan.artifact("frames", "bikes")
+    assert plan.artifact("frames", "bikes", "crisp").key == default.key
+    small = plan.artifact("frames", "bikes", "small")
+    assert small.key != default.key
+    assert plan.find("frames", "bikes", small.key).params["size"] == 64
+    with pytest.raises(PvstError, match="no configured variant"):
+        plan.find("frames", "bikes", "0000000000")
+
+
+def test_missing_user_clip_says_where_to_put_it(tmp_path):
+    plan = make_plan(tmp_path, {"videos": {"surf": {"video": "data/surf.mp4"}}})
+    with pytest.raises(PvstError, match=r"data/surf.mp4: .*Put the file there.*dvc pull"):
+        plan.video_file("surf")
+    with pytest.raises(PvstError, match=r"data/nope\.mp4"):
+        plan.video_file("nope")
+
+
+@pytest.fixture
+def project(tmp_path, tiny_clip, monkeypatch):
+    """A project directory with data/tiny.mp4 and a small configuration."""
+    (tmp_path / "data").mkdir()
+    shutil.copy(tiny_clip, tmp_path / "data" / "tiny.mp4")
+    write_config(tmp_path, {"frames": {"size": 64}, "assemble": {"preset": "ultrafast"}})
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_cli_frames_from_the_configuration(project):
+    assert cli.main(["frames", "--video", "tiny", "--log", "logs/f.log"]) == 0
+    plan = Plan(config.load("config/config.yaml"))
+    art = plan.artifact("frames", "tiny")
+    with Frames(art.path, params=art.params) as fr:
+        assert fr.size == (64, 28) and len(fr) == 12
+    assert key_from_files("frames", art.params, art.inputs) == art.key
+    assert "wrote results/tiny/frames-" in (project / "logs" / "f.log").read_text()
+    assert cli.main(["assemble", art.path, "-o", "results/tiny.mp4", "--video", "tiny"]) == 0
+    assert (project / "results" / "tiny.mp4").stat().st_size > 1000
+
+
+def test_cli_explicit_params_are_validated(project, capsys):
+    rc = cli.main(
+        ["frames", "--params", '{"size": "big"}', "--in", "video=data/tiny.mp4", "--out", "x.h5"]
+    )
+    assert rc == 2
+    assert "--params is invalid" in capsys.readouterr().err
+    rc = cli.main(["frames", "--params", "{oops", "--in", "video=data/tiny.mp4", "--out", "x.h5"])
+    assert rc == 2
+    assert "not valid JSON" in capsys.readouterr().err
+
+
+def test_cli_refuses_an_output_name_with_another_key(project, capsys):
+    params = json.dumps({"size": 64})
+    rc = cli.main(
+        [
+            "frames",
+            "--params",
+            params,
+            "--in",
+            "video=data/tiny.mp4",
+            "--out",
+            "results/tiny/frames-0123456789.h5",
+        ]
+    )
+    assert rc == 2
+    assert "the name says key 0123456789" in capsys.readouterr().err
+    assert not (project / "results" / "tiny" / "frames-0123456789.h5").exists()
+
+
+def test_cli_missing_video_is_one_clear_line(project, capsys):
+    rc = cli.main(["frames", "--video", "surf"])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert err.startswith("pvst frames: error: data/surf.mp4")
+    assert "Traceback" not in err
+
+
+def test_samples_are_real_media(tmp_path):
+    assert cli.main(["samples", "--data", str(tmp_path)]) == 0
+    from pvst import media, samples
+
+    for name in samples.SAMPLES:
+        path = tmp_path / name
+        if name.endswith(".mp4"):
+            info = media.probe(path)
+            assert info.width >= 176 and info.duration >= 4
+        else:
+            img = media.read_image(path)
+            assert img.ndim == 3 and img.shape[2] == 3 and img.std() > 10

@@ -1,0 +1,129 @@
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import h5py
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from pvst import store
+from pvst.errors import ArtifactError
+
+
+def test_artifact_round_trip_with_provenance(tmp_path):
+    path = tmp_path / "a" / "thing-0123456789.h5"
+    data = np.arange(24, dtype=np.float32).reshape(2, 3, 4)
+    with store.create(path, "thing", {"x": 1, "y": [1, 2]}, key="0123456789") as f:
+        store.write_array(f, "data", data)
+    with store.open_artifact(path, "thing", params={"y": [1, 2], "x": 1}) as f:
+        np.testing.assert_array_equal(f["data"][()], data)
+        assert f["data"].compression == "gzip"
+        assert f["data"].chunks is not None
+        assert store.read_params(f) == {"x": 1, "y": [1, 2]}
+    info = store.describe(path)
+    assert info["stage"] == "thing" and info["key"] == "0123456789"
+    assert info["pvst_version"]
+    assert info["datasets"]["data"].startswith("(2, 3, 4)")
+
+
+def test_other_parameters_are_an_error_naming_the_difference(tmp_path):
+    path = tmp_path / "x.h5"
+    with store.create(path, "frames", {"size": 256, "step": 1}):
+        pass
+    with pytest.raises(ArtifactError, match=r"size=128 was asked for, the file has 256"):
+        store.open_artifact(path, "frames", params={"size": 128, "step": 1})
+    with pytest.raises(ArtifactError, match="holds a 'frames' artifact, expected 'flow'"):
+        store.open_artifact(path, "flow")
+
+
+def test_missing_and_foreign_files(tmp_path):
+    with pytest.raises(ArtifactError, match="artifact not found"):
+        store.open_artifact(tmp_path / "none.h5", "frames")
+    bad = tmp_path / "bad.h5"
+    bad.write_text("not hdf5")
+    with pytest.raises(ArtifactError, match="not a readable HDF5 file"):
+        store.open_artifact(bad, "frames")
+
+
+def test_exception_while_writing_leaves_nothing(tmp_path):
+    path = tmp_path / "x.h5"
+    with pytest.raises(RuntimeError), store.create(path, "frames", {}) as f:
+        store.write_array(f, "data", np.zeros(10))
+        raise RuntimeError("boom")
+    assert not path.exists()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_incomplete_file_is_refused(tmp_path):
+    path = tmp_path / "x.h5"
+    with h5py.File(path, "w") as f:
+        store.write_provenance(f, "frames", {}, None, None)  # complete stays False
+    with pytest.raises(ArtifactError, match="incomplete artifact"):
+        store.open_artifact(path, "frames")
+
+
+KILLED_WRITER = """
+import sys, time, numpy as np
+from pvst import store
+with store.create(sys.argv[1], "frames", {"n": 1}) as f:
+    ds = store.create_stack(f, "frames", (1000, 64, 64, 3), np.uint8)
+    for i in range(1000):
+        ds[i] = np.full((64, 64, 3), i % 256, np.uint8)
+        if i == 5:
+            print("writing", flush=True)
+        time.sleep(0.01)
+"""
+
+
+def test_killed_writer_leaves_no_artifact_and_its_temp_is_cleaned(tmp_path):
+    path = tmp_path / "frames-x.h5"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", KILLED_WRITER, str(path)], stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout.readline().strip() == "writing"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not path.exists()
+    temps = list(tmp_path.glob(".frames-x.h5.tmp-*"))
+    assert len(temps) == 1  # what the killed writer left, under a name no one reads
+    with store.create(path, "frames", {"n": 1}) as f:
+        store.write_array(f, "frames", np.zeros((1, 2, 2, 3), np.uint8))
+    assert path.exists()
+    assert not list(tmp_path.glob(".frames-x.h5.tmp-*"))
+
+
+def test_csr_round_trip(tmp_path):
+    rng = np.random.default_rng(0)
+    m = sp.random(50, 40, density=0.1, format="csr", random_state=1, dtype=np.float32)
+    with store.create(tmp_path / "l.h5", "laplacian", {}) as f:
+        store.write_csr(f, "L", m)
+        store.write_array(f, "v", rng.random(3))
+    with store.open_artifact(tmp_path / "l.h5", "laplacian") as f:
+        back = store.read_csr(f["L"])
+        assert back.shape == (50, 40)
+        assert back.dtype == np.float32
+        assert (back != m).nnz == 0
+        with pytest.raises(ArtifactError, match="not a CSR matrix group"):
+            store.read_csr(f)
+
+
+def test_key_depends_on_stage_params_and_inputs():
+    k = store.params_key("flow", {"method": "deepflow"}, ["abc"])
+    assert k == store.params_key("flow", {"method": "deepflow"}, ["abc"])
+    assert k != store.params_key("flow", {"method": "dis"}, ["abc"])
+    assert k != store.params_key("flow", {"method": "deepflow"}, ["abd"])
+    assert k != store.params_key("laplacian", {"method": "deepflow"}, ["abc"])
+    assert len(k) == 10
+
+
+def test_stale_temp_of_a_live_writer_is_kept(tmp_path):
+    path = tmp_path / "y.h5"
+    live = path.with_name(f".y.h5{store.TMP_MARK}{os.getpid()}-1")
+    live.write_text("in progress")
+    time.sleep(0.01)
+    with store.atomic_path(path) as tmp:
+        tmp.write_text("done")
+    assert live.exists() and path.read_text() == "done"

@@ -1,0 +1,87 @@
+"""The Snakemake workflow, run for real in a temporary directory on a tiny clip."""
+
+import re
+import shutil
+
+import pytest
+
+from pvst import media
+from tests.conftest import run_snakemake, write_config
+
+pytestmark = pytest.mark.slow
+
+TINY = {
+    "default_video": "tiny",
+    "videos": {"tiny": {"video": "data/tiny.mp4", "style": "data/styles/coffee.png"}},
+    "frames": {"size": 64},
+    "assemble": {"preset": "ultrafast"},
+    "variants": {"crisp": {"assemble": {"crf": 8}}},
+}
+
+
+def job_counts(stdout: str) -> dict[str, int]:
+    """Parse Snakemake's 'Job stats' table."""
+    table = stdout.split("Job stats:")[1]
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)}
+
+
+@pytest.fixture
+def tiny_project(workflow_dir, tiny_clip):
+    shutil.copy(tiny_clip, workflow_dir / "data" / "tiny.mp4")
+    write_config(workflow_dir, TINY)
+    return workflow_dir
+
+
+def test_dry_run_of_the_default_target(tiny_project):
+    proc = run_snakemake(tiny_project, "-n")
+    counts = job_counts(proc.stdout)
+    assert counts == {
+        "sample": 1,
+        "frames": 1,
+        "assemble": 1,
+        "side_by_side": 1,
+        "all": 1,
+        "total": 5,
+    }
+
+
+def test_real_run_frames_and_assemble(tiny_project):
+    run_snakemake(
+        tiny_project,
+        "results/tiny_stylized.mp4",
+        "results/tiny_stylized_sbs.mp4",
+        "results/tiny_stylized.gif",
+    )
+    out = tiny_project / "results"
+    info = media.probe(out / "tiny_stylized.mp4")
+    assert (info.codec, info.width, info.height, info.fps) == ("h264", 64, 28, 25.0)
+    assert media.probe(out / "tiny_stylized_sbs.mp4").width > 128
+    assert (out / "tiny_stylized.gif").read_bytes()[:3] == b"GIF"
+    assert len(list((out / "tiny").glob("frames-*.h5"))) == 1
+    assert (tiny_project / "data" / "styles" / "coffee.png").exists()  # sample fetched by a rule
+    logs = list((out / "logs").rglob("*.log"))
+    assert any("frames-" in p.name for p in logs)
+
+    # nothing to redo
+    again = run_snakemake(tiny_project, "results/tiny_stylized.mp4", "-n")
+    assert "Nothing to be done" in again.stdout
+
+    # another variant that changes only encoding reuses the frames artifact
+    crisp = run_snakemake(tiny_project, "results/tiny_crisp.mp4", "-n")
+    assert job_counts(crisp.stdout) == {"assemble": 1, "total": 1}
+
+
+def test_missing_clip_and_unknown_variant_messages(tiny_project):
+    proc = run_snakemake(tiny_project, "-n", "results/surf_stylized.mp4", check=False)
+    assert proc.returncode != 0
+    assert "data/surf.mp4: video 'surf' is missing" in proc.stdout + proc.stderr
+    proc = run_snakemake(tiny_project, "-n", "results/tiny_moody.mp4", check=False)
+    assert proc.returncode != 0
+    assert "'moody' is not a configured variant" in proc.stdout + proc.stderr
+
+
+def test_invalid_configuration_stops_the_workflow(tiny_project):
+    write_config(tiny_project, {**TINY, "frames": {"size": 64, "stpe": 2}})
+    proc = run_snakemake(tiny_project, "-n", check=False)
+    assert proc.returncode != 0
+    assert "frames: unknown key 'stpe' (did you mean 'step'?)" in proc.stdout + proc.stderr

@@ -1,0 +1,75 @@
+# Shared wiring: the validated configuration, the plan, and small helpers for the rules.
+import json
+import re
+import sys
+
+from snakemake.exceptions import WorkflowError
+
+from pvst import config as pvst_config
+from pvst import samples as pvst_samples
+from pvst.errors import PvstError
+from pvst.plan import Plan
+
+try:
+    CFG = pvst_config.validate(config, source="the workflow configuration (config/config.yaml)")
+except PvstError as exc:
+    raise WorkflowError(str(exc)) from None
+
+PLAN = Plan(CFG)
+# The interpreter running Snakemake runs the stages too, so no environment needs activating.
+PVST = f'"{sys.executable}" -m pvst'
+
+
+wildcard_constraints:
+    video=r"[A-Za-z0-9][A-Za-z0-9._-]*",
+    variant="|".join(re.escape(v) for v in PLAN.variants()),
+    key=r"[0-9a-f]{10}",
+
+
+def planned(stage, wc):
+    """The planned artifact behind results/{video}/{stage}-{key}.h5."""
+    try:
+        return PLAN.find(stage, wc.video, wc.key)
+    except PvstError as exc:
+        raise WorkflowError(str(exc)) from None
+
+
+def artifact_of(stage):
+    """Input function: the path of `stage`'s artifact for the {video} and {variant} wildcards."""
+
+    def inner(wc):
+        try:
+            return PLAN.artifact(stage, wc.video, wc.variant).path
+        except PvstError as exc:
+            raise WorkflowError(str(exc)) from None
+
+    return inner
+
+
+def inputs_of(stage):
+    """Input function: the input files of the artifact named by {video} and {key}."""
+    return lambda wc: planned(stage, wc).inputs
+
+
+def params_of(stage):
+    """Params function: the stage's parameters as JSON, for `pvst STAGE --params`."""
+    return lambda wc: json.dumps(planned(stage, wc).params, sort_keys=True)
+
+
+def section_json(section):
+    """Params function: a section for the {video} and {variant} wildcards, as JSON."""
+    return lambda wc: json.dumps(
+        pvst_config.section(CFG, section, wc.video, wc.variant), sort_keys=True
+    )
+
+
+def style_of(wc):
+    try:
+        return PLAN.style_file(wc.video, wc.variant)
+    except PvstError as exc:
+        raise WorkflowError(str(exc)) from None
+
+
+def in_args(inputs):
+    """--in ROLE=PATH arguments for a dict of inputs."""
+    return " ".join(f"--in {role}={path}" for role, path in inputs.items())
