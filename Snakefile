@@ -12,6 +12,7 @@ configfile: "config/config.yaml"
 include: "workflow/rules/common.smk"
 include: "workflow/rules/samples.smk"
 include: "workflow/rules/frames.smk"
+include: "workflow/rules/flow.smk"
 include: "workflow/rules/assemble.smk"
 
 

@@ -24,12 +24,17 @@ DEFAULT_CONFIG = "config/config.yaml"
 
 
 class Job:
-    """What a stage subcommand runs: its parameters, input files, output path and key."""
+    """What a stage subcommand runs: its parameters, input files, output path and key.
+
+    `params` is the whole section (execution settings included); `result` the part of it that
+    determines the artifact, which is what the artifact records.
+    """
 
     def __init__(self, stage: str, params: dict, inputs: dict[str, str], out: str) -> None:
         self.stage, self.params, self.inputs, self.out = stage, params, inputs, out
+        self.result = STAGES[stage].result_params(params)
         self.key = key_from_files(stage, params, inputs)
-        m = re.fullmatch(rf"{stage}-([0-9a-f]+)\.h5", Path(out).name)
+        m = re.fullmatch(rf"{stage}-([0-9a-f]{{10}})(?:-[\w-]+)?\.h5", Path(out).name)
         if m and m.group(1) != self.key:
             raise PvstError(
                 f"{out}: the name says key {m.group(1)} but these parameters and inputs make "
@@ -134,7 +139,62 @@ def cmd_frames(args) -> None:
     from pvst import frames
 
     job = resolve_job(args, "frames")
-    frames.extract(job.inputs["video"], job.out, job.params, job.key)
+    frames.extract(job.inputs["video"], job.out, job.result, job.key)
+
+
+def _set_threads(n: int | None) -> None:
+    if n:
+        import cv2
+
+        cv2.setNumThreads(n)
+
+
+def _part(text: str) -> tuple[int, int]:
+    m = re.fullmatch(r"(\d+)/(\d+)", text)
+    if not m or not 1 <= int(m.group(1)) <= int(m.group(2)):
+        raise argparse.ArgumentTypeError(f"expected I/N with 1 <= I <= N, got {text!r}")
+    return int(m.group(1)) - 1, int(m.group(2))
+
+
+def cmd_flow(args) -> None:
+    from pvst import flow_stage
+
+    job = resolve_job(args, "flow")
+    _set_threads(args.threads)
+    frames_path = job.inputs["frames"]
+    if args.part:
+        part, parts = args.part
+        flow_stage.compute_part(frames_path, job.out, job.result, part, parts, job.key)
+        return
+    if args.merge:
+        flow_stage.merge(frames_path, args.merge, job.out, job.result, job.key)
+        return
+    # everything in this process: the parts one after another, then the merge
+    parts = job.params.get("chunks", 1)
+    out = Path(job.out)
+    tmp_parts = [out.with_name(f".{out.stem}-{i + 1}of{parts}.part.h5") for i in range(parts)]
+    try:
+        for i, p in enumerate(tmp_parts):
+            flow_stage.compute_part(frames_path, p, job.result, i, parts, job.key)
+        flow_stage.merge(frames_path, tmp_parts, job.out, job.result, job.key)
+    finally:
+        for p in tmp_parts:
+            p.unlink(missing_ok=True)
+
+
+def cmd_flow_preview(args) -> None:
+    from pvst import flow_stage, media
+    from pvst.frames import Frames
+
+    with Frames(args.frames) as frames, flow_stage.FlowSet(args.flow) as flows:
+        rows = flow_stage.preview_rows(frames, flows, args.j)
+        if args.out.endswith(".png"):
+            for t, row in enumerate(rows):
+                if t == args.frame:
+                    media.write_image(args.out, row)
+                    return
+            raise PvstError(f"{args.flow}: has no frame {args.frame}")
+        media.write_video(args.out, rows, frames.fps, crf=20, preset="fast")
 
 
 def cmd_assemble(args) -> None:
@@ -230,6 +290,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("frames", cmd_frames, "decode a clip into a frames artifact at working size")
     add_job_arguments(p)
+
+    p = add("flow", cmd_flow, "optical flow pairs, consistency masks and scene cuts")
+    add_job_arguments(p)
+    p.add_argument("--part", type=_part, metavar="I/N", help="compute only part I of N")
+    p.add_argument("--merge", nargs="+", metavar="PART", help="merge these parts")
+    p.add_argument("--threads", type=int, help="OpenCV threads (default: OpenCV's choice)")
+
+    p = add(
+        "flow-preview",
+        cmd_flow_preview,
+        "frame | flow colour wheel | consistency, as mp4 (or one frame as png)",
+    )
+    p.add_argument("flow", help="flow artifact")
+    p.add_argument("--frames", required=True, help="its frames artifact")
+    p.add_argument("-o", "--out", required=True, help="output .mp4 or .png")
+    p.add_argument("--j", type=int, default=1, help="pair distance to show (default 1)")
+    p.add_argument("--frame", type=int, default=1, help="frame index for a .png")
 
     p = add("assemble", cmd_assemble, "encode a frames artifact as mp4, side-by-side mp4 or GIF")
     p.add_argument("artifact", help="an artifact holding frames (frames, stylize, cyclegan)")

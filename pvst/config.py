@@ -19,6 +19,9 @@ from pvst.errors import ConfigError
 
 SCHEMA_PATH = Path(__file__).parent / "schemas" / "config.schema.yaml"
 DEFAULT_VARIANT = "stylized"
+# Names that end preview targets (results/{video}_{variant}_{name}.mp4), so no variant may
+# take them; the schema lists the same names.
+RESERVED_NAMES = ["sbs", "flow", "segments", "cyclegan", "metrics"]
 
 
 @cache
@@ -84,15 +87,57 @@ def _describe(error) -> str:
     return f"{where}: {error.message}"
 
 
-def validate(config: Any, source: str = "config") -> dict:
+_TYPES = {
+    "integer": (int,),
+    "number": (int, float),
+    "boolean": (bool,),
+    "array": (list,),
+    "object": (dict,),
+    "null": (type(None),),
+}
+
+
+def _coerce(value: Any, node: dict) -> Any:
+    """Turn strings into the numbers, booleans or lists the schema asks for.
+
+    Snakemake's `--config key=value` leaves nested values as strings ('3', '[1, 2]').
+    """
+    node = _resolve_ref(node)
+    if isinstance(value, dict):
+        props = node.get("properties", {})
+        extra = node.get("additionalProperties")
+        return {
+            k: _coerce(v, props[k] if k in props else extra if isinstance(extra, dict) else {})
+            for k, v in value.items()
+        }
+    if isinstance(value, list) and isinstance(node.get("items"), dict):
+        return [_coerce(v, node["items"]) for v in value]
+    types = node.get("type")
+    types = [types] if isinstance(types, str) else types or []
+    if isinstance(value, str) and "string" not in types and types:
+        try:
+            parsed = yaml.safe_load(value)
+        except yaml.YAMLError:
+            return value
+        wanted = tuple(t for name in types for t in _TYPES.get(name, ()))
+        if isinstance(parsed, wanted) and not (isinstance(parsed, bool) and "boolean" not in types):
+            return _coerce(parsed, node)
+    return value
+
+
+def validate(config: Any, source: str = "config", coerce: bool = False) -> dict:
     """Check a configuration against the schema and return a copy with defaults filled in.
 
-    Raises ConfigError listing every problem as `source: key.path: what is wrong`.
+    Raises ConfigError listing every problem as `source: key.path: what is wrong`. With
+    `coerce`, strings that spell a number, boolean or list where the schema wants one are
+    converted first (for Snakemake's --config).
     """
     if config is None:
         config = {}
     if not isinstance(config, dict):
         raise ConfigError(f"{source}: the top level must be a mapping of keys, not {config!r}")
+    if coerce:
+        config = _coerce(config, schema())
     validator = Draft202012Validator(schema())
     errors = sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.path)))
     if errors:

@@ -77,6 +77,26 @@ def extract(video_file: str | Path, out: str | Path, params: dict, key: str = ""
     return n
 
 
+def save(
+    path: str | Path,
+    frames: np.ndarray,
+    fps: float,
+    stage: str = STAGE,
+    params: dict | None = None,
+    key: str = "",
+    inputs: dict[str, str] | None = None,
+) -> None:
+    """Write an N×H×W×3 uint8 array as an artifact that Frames can read."""
+    frames = np.asarray(frames)
+    if frames.ndim != 4 or frames.shape[3] != 3 or frames.dtype != np.uint8:
+        raise ArtifactError(
+            f"{path}: frames must be uint8 N×H×W×3, got {frames.dtype} {frames.shape}"
+        )
+    with store.create(path, stage, params or {}, key, inputs) as f:
+        store.write_array(f, "frames", frames, chunks=(1, *frames.shape[1:]))
+        f.attrs.update(fps=fps, count=len(frames), size=(frames.shape[2], frames.shape[1]))
+
+
 class Frames:
     """Read access to any artifact holding a 'frames' dataset (frames, stylized, translated)."""
 

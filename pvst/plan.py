@@ -24,16 +24,39 @@ VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mpg", ".mpe
 
 @dataclass(frozen=True)
 class Stage:
-    """A pipeline stage: the config section it reads, its inputs in key order, its version."""
+    """A pipeline stage: the config section it reads, its inputs in key order, its version.
+
+    `execution` names keys that change how a stage runs but not what it makes (left out of
+    its key); `choice` names a key whose value selects one sub-section of the same name (the
+    sub-sections of the other values are left out).
+    """
 
     section: str
     inputs: tuple[str, ...]
     version: int = 1
+    execution: tuple[str, ...] = ()
+    choice: str | None = None
+    alternatives: tuple[str, ...] = ()
+
+    def result_params(self, params: dict) -> dict:
+        """The parameters that determine the stage's result."""
+        out = {k: v for k, v in params.items() if k not in self.execution}
+        if self.choice:
+            chosen = out.get(self.choice)
+            out = {k: v for k, v in out.items() if k not in self.alternatives or k == chosen}
+        return out
 
 
 # Bump a stage's version when its output changes meaning for the same parameters.
 STAGES: dict[str, Stage] = {
     "frames": Stage("frames", ("video",)),
+    "flow": Stage(
+        "flow",
+        ("frames",),
+        execution=("chunks",),
+        choice="method",
+        alternatives=("dis", "tvl1", "farneback", "raft"),
+    ),
 }
 
 
@@ -64,7 +87,8 @@ def input_token(path: str) -> str:
 
 def stage_key(stage: str, params: dict, input_tokens: list[str]) -> str:
     """The key of a stage's artifact, given its parameters and its inputs' keys or tokens."""
-    return params_key(stage, params, input_tokens, STAGES[stage].version)
+    spec = STAGES[stage]
+    return params_key(stage, spec.result_params(params), input_tokens, spec.version)
 
 
 class Plan:

@@ -93,3 +93,29 @@ def test_any_data_clip_works_without_an_entry(tmp_path):
     assert plan.video_file("holiday") == "data/holiday.MOV"
     assert plan.style_file("holiday") == "data/styles/rocket.jpg"  # default, an embedded sample
     assert "holiday" in plan.videos()
+
+
+def test_reserved_preview_names_match_the_schema():
+    reserved = config.schema()["$defs"]["variant_name"]["not"]["enum"]
+    assert sorted(reserved) == sorted(config.RESERVED_NAMES)
+
+
+def test_flow_key_ignores_execution_settings_and_other_methods(tmp_path):
+    base = Plan(config.validate({}), root=tmp_path).artifact("flow", "bikes").key
+    more_jobs = Plan(config.validate({"flow": {"chunks": 2}}), root=tmp_path)
+    other_tvl1 = Plan(config.validate({"flow": {"tvl1": {"warps": 9}}}), root=tmp_path)
+    dis = Plan(config.validate({"flow": {"method": "dis"}}), root=tmp_path)
+    assert more_jobs.artifact("flow", "bikes").key == base
+    assert other_tvl1.artifact("flow", "bikes").key == base  # deepflow does not read tvl1
+    assert dis.artifact("flow", "bikes").key != base
+
+
+def test_command_line_strings_are_coerced_when_asked():
+    raw = {"flow": {"chunks": "3", "long_term": "[1, 2]"}, "frames": {"upscale": "true"}}
+    with pytest.raises(ConfigError, match="flow.chunks: expected integer, got '3'"):
+        config.validate(raw)
+    cfg = config.validate(raw, coerce=True)
+    assert cfg["flow"]["chunks"] == 3 and cfg["flow"]["long_term"] == [1, 2]
+    assert cfg["frames"]["upscale"] is True
+    with pytest.raises(ConfigError, match="frames.size: expected integer, got 'big'"):
+        config.validate({"frames": {"size": "big"}}, coerce=True)

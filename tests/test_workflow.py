@@ -85,3 +85,20 @@ def test_invalid_configuration_stops_the_workflow(tiny_project):
     proc = run_snakemake(tiny_project, "-n", check=False)
     assert proc.returncode != 0
     assert "frames: unknown key 'stpe' (did you mean 'step'?)" in proc.stdout + proc.stderr
+
+
+def test_flow_runs_in_parts_then_merges(tiny_project):
+    proc = run_snakemake(
+        tiny_project,
+        "results/tiny_stylized_flow.mp4",
+        "--config",
+        "flow={chunks: 3, long_term: [1, 2]}",
+    )
+    log = proc.stdout + proc.stderr
+    counts = [line for line in log.splitlines() if "Rule: flow_part" in line]
+    assert len(counts) == 3
+    flows = list((tiny_project / "results" / "tiny").glob("flow-*.h5"))
+    assert len(flows) == 1
+    assert not list((tiny_project / "results").rglob("parts/*.h5"))  # temporary parts removed
+    info = media.probe(tiny_project / "results" / "tiny_stylized_flow.mp4")
+    assert info.width == 3 * 64

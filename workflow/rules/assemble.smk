@@ -70,7 +70,7 @@ rule unknown_variant:
         "results/{video}_{other}.mp4",
     wildcard_constraints:
         video=r"[^/]+?",
-        # only names that no other rule makes: not a variant, not a side-by-side
-        other=r"(?!(?:%s|sbs)\.mp4$)[^/_]+" % "|".join(re.escape(v) for v in PLAN.variants()),
+        # only names that no other rule makes: not a variant, not a preview
+        other=r"(?!(?:%s)\.mp4$)[^/_]+" % "|".join(map(re.escape, PLAN.variants() + RESERVED)),
     shell:
         "false"

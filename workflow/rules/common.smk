@@ -11,11 +11,15 @@ from pvst.errors import PvstError
 from pvst.plan import Plan
 
 try:
-    CFG = pvst_config.validate(config, source="the workflow configuration (config/config.yaml)")
+    CFG = pvst_config.validate(
+        config, source="the workflow configuration (config/config.yaml, --config)", coerce=True
+    )
 except PvstError as exc:
     raise WorkflowError(str(exc)) from None
 
 PLAN = Plan(CFG)
+# Suffixes of results/{video}_{variant}_{suffix}.mp4 made by preview rules (not variants).
+RESERVED = pvst_config.RESERVED_NAMES
 # The interpreter running Snakemake runs the stages too, so no environment needs activating.
 PVST = f'"{sys.executable}" -m pvst'
 
