@@ -8,6 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from pvst import media, samples
 
 Setup = Callable[[int, str], tuple[Callable[[], object], dict]]
@@ -102,3 +104,69 @@ def consistency_case(size: int, device: str):
     est = flow.make_estimator("dis")
     fwd, bwd = est(a, b), est(b, a)
     return (lambda: flow.consistency(bwd, fwd, 0.8)), {"frame_size": list(wh)}
+
+
+def _photo(size: int) -> np.ndarray:
+    """The astronaut photo at size×size, or 1920×1080 for size 1920 (a full-HD frame)."""
+    wh = (1920, 1080) if size == 1920 else (size, size)
+    return media.resize_image(media.read_image(samples.source("styles/astronaut.png")), wh)
+
+
+@case("laplacian-build", sizes=(512, 1920), unit="one Matting Laplacian (pvst)")
+def laplacian_build(size: int, device: str):
+    from pvst import matting
+
+    img = _photo(size)
+    return (lambda: matting.matting_laplacian(img)), {"frame_size": [img.shape[1], img.shape[0]]}
+
+
+@case("laplacian-pymatting", sizes=(512, 1920), unit="one Matting Laplacian (pymatting)")
+def laplacian_pymatting(size: int, device: str):
+    from pymatting import cf_laplacian
+
+    img = _photo(size).astype(np.float64) / 255
+    return (lambda: cf_laplacian(img)), {"frame_size": [img.shape[1], img.shape[0]]}
+
+
+def _smoothing_inputs(size: int):
+    from pvst import matting
+
+    img = _photo(size)
+    content = img.astype(np.float64) / 255
+    stylized = np.clip(content[..., ::-1] * 0.9 + 0.05, 0, 1)
+    return matting, content, stylized, matting.matting_laplacian(img)
+
+
+@case("smooth-closed-form", sizes=(256, 512), unit="(I + λL) R = Y, λ=1, CG to 1e-4, cold")
+def smooth_closed_form(size: int, device: str):
+    matting, _, stylized, lap = _smoothing_inputs(size)
+    return (lambda: matting.smooth_closed_form(lap, stylized, 1.0, tol=1e-4)), {}
+
+
+@case("smooth-guided", sizes=(256, 512), unit="guided filter, radius 4")
+def smooth_guided(size: int, device: str):
+    matting, content, stylized, _ = _smoothing_inputs(size)
+    return (lambda: matting.smooth_guided(content, stylized)), {}
+
+
+@case("smooth-local-affine", sizes=(256, 512), unit="local affine smoothing")
+def smooth_local_affine(size: int, device: str):
+    matting, content, stylized, _ = _smoothing_inputs(size)
+    return (lambda: matting.smooth_local_affine(content, stylized)), {}
+
+
+@case("photorealism-term", sizes=(256, 512), unit="λ Σ VᵀLV forward + backward (torch)")
+def photorealism_term(size: int, device: str):
+    import torch
+
+    from pvst import matting
+
+    img = _photo(size)
+    lap = matting.to_torch(matting.matting_laplacian(img), device)
+    x = torch.rand(3, *img.shape[:2], device=device, requires_grad=True)
+
+    def run():
+        x.grad = None
+        matting.photorealism_loss(x, lap, 1e4).backward()
+
+    return run, {}

@@ -156,30 +156,40 @@ def _part(text: str) -> tuple[int, int]:
     return int(m.group(1)) - 1, int(m.group(2))
 
 
-def cmd_flow(args) -> None:
-    from pvst import flow_stage
-
-    job = resolve_job(args, "flow")
+def _run_parted(args, stage: str, module) -> None:
+    """Run a stage computed in parts: one part (--part), the merge (--merge), or both in turn."""
+    job = resolve_job(args, stage)
     _set_threads(args.threads)
     frames_path = job.inputs["frames"]
     if args.part:
         part, parts = args.part
-        flow_stage.compute_part(frames_path, job.out, job.result, part, parts, job.key)
+        module.compute_part(frames_path, job.out, job.result, part, parts, job.key)
         return
     if args.merge:
-        flow_stage.merge(frames_path, args.merge, job.out, job.result, job.key)
+        module.merge(frames_path, args.merge, job.out, job.result, job.key)
         return
-    # everything in this process: the parts one after another, then the merge
     parts = job.params.get("chunks", 1)
     out = Path(job.out)
     tmp_parts = [out.with_name(f".{out.stem}-{i + 1}of{parts}.part.h5") for i in range(parts)]
     try:
         for i, p in enumerate(tmp_parts):
-            flow_stage.compute_part(frames_path, p, job.result, i, parts, job.key)
-        flow_stage.merge(frames_path, tmp_parts, job.out, job.result, job.key)
+            module.compute_part(frames_path, p, job.result, i, parts, job.key)
+        module.merge(frames_path, tmp_parts, job.out, job.result, job.key)
     finally:
         for p in tmp_parts:
             p.unlink(missing_ok=True)
+
+
+def cmd_flow(args) -> None:
+    from pvst import flow_stage
+
+    _run_parted(args, "flow", flow_stage)
+
+
+def cmd_laplacian(args) -> None:
+    from pvst import laplacian_stage
+
+    _run_parted(args, "laplacian", laplacian_stage)
 
 
 def cmd_flow_preview(args) -> None:
@@ -291,11 +301,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("frames", cmd_frames, "decode a clip into a frames artifact at working size")
     add_job_arguments(p)
 
-    p = add("flow", cmd_flow, "optical flow pairs, consistency masks and scene cuts")
-    add_job_arguments(p)
-    p.add_argument("--part", type=_part, metavar="I/N", help="compute only part I of N")
-    p.add_argument("--merge", nargs="+", metavar="PART", help="merge these parts")
-    p.add_argument("--threads", type=int, help="OpenCV threads (default: OpenCV's choice)")
+    for name, func, text in (
+        ("flow", cmd_flow, "optical flow pairs, consistency masks and scene cuts"),
+        ("laplacian", cmd_laplacian, "the Matting Laplacian of every frame"),
+    ):
+        p = add(name, func, text)
+        add_job_arguments(p)
+        p.add_argument("--part", type=_part, metavar="I/N", help="compute only part I of N")
+        p.add_argument("--merge", nargs="+", metavar="PART", help="merge these parts")
+        p.add_argument("--threads", type=int, help="OpenCV threads (default: OpenCV's choice)")
 
     p = add(
         "flow-preview",

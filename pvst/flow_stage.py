@@ -24,6 +24,7 @@ from pvst import flow, store
 from pvst.errors import ArtifactError
 from pvst.frames import Frames
 from pvst.logs import progress
+from pvst.parts import open_parts, part_range
 
 log = logging.getLogger(__name__)
 STAGE = "flow"
@@ -47,11 +48,6 @@ def _shape_dtype(name: str, h: int, w: int, n: int) -> tuple[tuple[int, ...], ty
 
 
 STATS = ("consistent", "explained", "colour")
-
-
-def part_range(n: int, part: int, parts: int) -> tuple[int, int]:
-    """Frames [t0, t1) whose pairs part `part` of `parts` computes."""
-    return n * part // parts, n * (part + 1) // parts
 
 
 def _need_pairs(frames_path: str | Path, n: int) -> None:
@@ -160,13 +156,8 @@ def merge(
     with Frames(frames_path) as frames:
         n, (w, h) = len(frames), frames.size
     _need_pairs(frames_path, n)
-    opened = [store.open_artifact(p, PART, params=params) for p in parts]
+    opened = open_parts(parts, PART, params, n, out)
     try:
-        opened.sort(key=lambda f: int(f.attrs["t0"]))
-        covered = [(int(f.attrs["t0"]), int(f.attrs["t1"])) for f in opened]
-        edges = [0] + [b for _, b in covered]
-        if [a for a, _ in covered] != edges[:-1] or edges[-1] != n:
-            raise ArtifactError(f"{out}: the flow parts cover frames {covered}, not 0..{n - 1}")
         stats = {s: np.concatenate([f[f"stats/{s}"][()] for f in opened]) for s in STATS}
         cuts = detect_cuts(stats, params)
         starts = np.zeros(n, bool)

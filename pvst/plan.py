@@ -57,6 +57,7 @@ STAGES: dict[str, Stage] = {
         choice="method",
         alternatives=("dis", "tvl1", "farneback", "raft"),
     ),
+    "laplacian": Stage("laplacian", ("frames",), execution=("chunks",)),
 }
 
 

@@ -60,6 +60,16 @@ def params_of(stage):
     return lambda wc: json.dumps(planned(stage, wc).params, sort_keys=True)
 
 
+def parts_of(stage):
+    """Input function: the part files of a stage computed in `chunks` parallel jobs."""
+
+    def inner(wc):
+        n = planned(stage, wc).params["chunks"]
+        return [f"results/{wc.video}/parts/{stage}-{wc.key}-{i}of{n}.h5" for i in range(1, n + 1)]
+
+    return inner
+
+
 def section_json(section):
     """Params function: a section for the {video} and {variant} wildcards, as JSON."""
     return lambda wc: json.dumps(

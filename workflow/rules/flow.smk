@@ -2,11 +2,6 @@
 # into results/{video}/flow-{key}.h5 with the scene cuts.
 
 
-def flow_parts(wc):
-    n = planned("flow", wc).params["chunks"]
-    return [f"results/{wc.video}/parts/flow-{wc.key}-{i}of{n}.h5" for i in range(1, n + 1)]
-
-
 rule flow_part:
     input:
         unpack(inputs_of("flow")),
@@ -31,7 +26,7 @@ rule flow_part:
 rule flow:
     input:
         unpack(inputs_of("flow")),
-        parts=flow_parts,
+        parts=parts_of("flow"),
     output:
         "results/{video}/flow-{key}.h5",
     params:

@@ -1,0 +1,30 @@
+"""Stages split over frames: which frames a part computes, and opening the parts to merge."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import h5py
+
+from pvst import store
+from pvst.errors import ArtifactError
+
+
+def part_range(n: int, part: int, parts: int) -> tuple[int, int]:
+    """Frames [t0, t1) that part `part` (0-based) of `parts` computes."""
+    return n * part // parts, n * (part + 1) // parts
+
+
+def open_parts(
+    paths: list[str | Path], stage: str, params: dict, n: int, out: str | Path
+) -> list[h5py.File]:
+    """Open part artifacts sorted by first frame; they must cover frames 0..n−1 exactly."""
+    opened = [store.open_artifact(p, stage, params=params) for p in paths]
+    opened.sort(key=lambda f: int(f.attrs["t0"]))
+    covered = [(int(f.attrs["t0"]), int(f.attrs["t1"])) for f in opened]
+    edges = [0] + [b for _, b in covered]
+    if [a for a, _ in covered] != edges[:-1] or edges[-1] != n:
+        for f in opened:
+            f.close()
+        raise ArtifactError(f"{out}: the parts cover frames {covered}, not 0..{n - 1}")
+    return opened
