@@ -112,10 +112,10 @@ def test_flow_key_ignores_execution_settings_and_other_methods(tmp_path):
 
 def test_command_line_strings_are_coerced_when_asked():
     raw = {"flow": {"chunks": "3", "long_term": "[1, 2]"}, "frames": {"upscale": "true"}}
-    with pytest.raises(ConfigError, match="flow.chunks: expected integer, got '3'"):
+    with pytest.raises(ConfigError, match=r"flow\.chunks: expected integer, got '3'"):
         config.validate(raw)
     cfg = config.validate(raw, coerce=True)
     assert cfg["flow"]["chunks"] == 3 and cfg["flow"]["long_term"] == [1, 2]
     assert cfg["frames"]["upscale"] is True
-    with pytest.raises(ConfigError, match="frames.size: expected integer, got 'big'"):
+    with pytest.raises(ConfigError, match=r"frames\.size: expected integer, got 'big'"):
         config.validate({"frames": {"size": "big"}}, coerce=True)
