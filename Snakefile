@@ -14,6 +14,7 @@ include: "workflow/rules/samples.smk"
 include: "workflow/rules/frames.smk"
 include: "workflow/rules/flow.smk"
 include: "workflow/rules/laplacian.smk"
+include: "workflow/rules/segment.smk"
 include: "workflow/rules/assemble.smk"
 
 

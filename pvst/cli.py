@@ -192,6 +192,31 @@ def cmd_laplacian(args) -> None:
     _run_parted(args, "laplacian", laplacian_stage)
 
 
+def cmd_segment(args) -> None:
+    from pvst import segment_stage
+
+    job = resolve_job(args, "segment")
+    segment_stage.run(
+        job.inputs["frames"], job.inputs["flow"], job.inputs["style"], job.out, job.result, job.key
+    )
+
+
+def cmd_segment_preview(args) -> None:
+    from pvst import media, segment_stage
+    from pvst.frames import Frames
+
+    with Frames(args.frames) as frames, segment_stage.Segmentation(args.segments) as seg:
+        style = segment_stage.style_at_working_size(args.style, frames.size)
+        rows = segment_stage.preview_rows(frames, seg, style)
+        if args.out.endswith(".png"):
+            for t, row in enumerate(rows):
+                if t == args.frame:
+                    media.write_image(args.out, row)
+                    return
+            raise PvstError(f"{args.segments}: has no frame {args.frame}")
+        media.write_video(args.out, rows, frames.fps, crf=20, preset="fast")
+
+
 def cmd_flow_preview(args) -> None:
     from pvst import flow_stage, media
     from pvst.frames import Frames
@@ -321,6 +346,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--out", required=True, help="output .mp4 or .png")
     p.add_argument("--j", type=int, default=1, help="pair distance to show (default 1)")
     p.add_argument("--frame", type=int, default=1, help="frame index for a .png")
+
+    p = add("segment", cmd_segment, "matched region labels for the frames and the style photo")
+    add_job_arguments(p)
+
+    p = add(
+        "segment-preview",
+        cmd_segment_preview,
+        "frame regions | style regions, as mp4 (or one frame as png)",
+    )
+    p.add_argument("segments", help="segment artifact")
+    p.add_argument("--frames", required=True, help="its frames artifact")
+    p.add_argument("--style", required=True, help="its style photo")
+    p.add_argument("-o", "--out", required=True, help="output .mp4 or .png")
+    p.add_argument("--frame", type=int, default=0, help="frame index for a .png")
 
     p = add("assemble", cmd_assemble, "encode a frames artifact as mp4, side-by-side mp4 or GIF")
     p.add_argument("artifact", help="an artifact holding frames (frames, stylize, cyclegan)")

