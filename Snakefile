@@ -15,6 +15,7 @@ include: "workflow/rules/frames.smk"
 include: "workflow/rules/flow.smk"
 include: "workflow/rules/laplacian.smk"
 include: "workflow/rules/segment.smk"
+include: "workflow/rules/stylize.smk"
 include: "workflow/rules/assemble.smk"
 
 

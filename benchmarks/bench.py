@@ -153,8 +153,18 @@ def main() -> int:
                 f"{row['max_s']:>9.4f}s  {row['peak_rss_mb']:>9.0f}  {row['added_mb']:>7.0f}  "
                 f"{row['unit']}"
             )
-    if rows and "device_name" in rows[0]:
-        print(f"device: {rows[0]['device_name']}")
+    ok = [r for r in rows if "median_s" in r]
+    for r in ok:
+        if r["case"] == "stylize-iteration":
+            bare = [b for b in ok if b["case"] == "vgg-bare" and b["size"] == r["size"]]
+            if bare:
+                r["overhead_vs_vgg"] = r["median_s"] / bare[0]["median_s"] - 1
+                print(
+                    f"loss machinery at {r['size']}²: +{100 * r['overhead_vs_vgg']:.0f}% over "
+                    "a bare VGG19 forward + backward to relu4_2"
+                )
+    if ok:
+        print(f"device: {ok[0]['device_name']}")
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(rows, indent=2))

@@ -170,3 +170,109 @@ def photorealism_term(size: int, device: str):
         matting.photorealism_loss(x, lap, 1e4).backward()
 
     return run, {}
+
+
+def _frame_problem(content: np.ndarray, style: np.ndarray, params: dict, device: str):
+    """The objective of one frame as the stylize stage builds it: auto segmentation (3
+    regions), the Laplacian, and two temporal terms (j = 1, 2) from a shifted copy."""
+    import torch
+
+    from pvst import config, matting, segment_stage, stylize
+    from pvst.vgg import load_vgg19
+
+    dev = torch.device(device)
+    seg = config.defaults("segmentation")
+    labels, style_labels, _, _ = segment_stage.segment_image(content, style, seg)
+    used = sorted(int(v) for v in np.unique(style_labels))
+    vgg = load_vgg19(device=dev)
+    layers = [k for k, v in params["style_layers"].items() if v > 0]
+    targets = stylize.style_targets(
+        vgg, style, segment_stage.masks(style_labels, used), layers, dev
+    )
+    x = stylize.to_tensor(content, dev)
+    prev = torch.roll(x, shifts=2, dims=3)
+    ones = torch.ones(content.shape[:2], device=dev)
+    temporal = stylize.Temporal([prev, prev], [ones, 0.5 * ones], [1.0, 1.0])
+    lap = matting.to_torch(matting.matting_laplacian(content), dev)
+    obj = stylize.Objective(
+        vgg, params, content, targets, segment_stage.masks(labels, used), temporal, lap
+    )
+    return obj, x, vgg
+
+
+def _square_pair(size: int):
+    content = media.resize_image(
+        media.read_image(samples.source("styles/chelsea.png")), (size, size)
+    )
+    style = media.resize_image(media.read_image(samples.source("styles/rocket.jpg")), (size, size))
+    return content, style
+
+
+@case("vgg-bare", sizes=(256, 512), unit="VGG19 forward + backward to relu4_2")
+def vgg_bare(size: int, device: str):
+    import torch
+
+    from pvst.vgg import load_vgg19
+
+    vgg = load_vgg19(device=device)
+    x = torch.rand(1, 3, size, size, device=device, requires_grad=True)
+
+    def run():
+        x.grad = None
+        vgg(x, ["relu4_2"])["relu4_2"].sum().backward()
+
+    return run, {}
+
+
+@case(
+    "stylize-iteration",
+    sizes=(256, 512),
+    unit="one L-BFGS step of the full objective (3 regions, 2 temporal terms, λ term)",
+)
+def stylize_iteration(size: int, device: str):
+    from pvst import config, optim
+
+    params = config.defaults("stylize")
+    obj, x, _ = _frame_problem(*_square_pair(size), params, device)
+    opt = optim._LBFGS(obj, x, params["optimizer"]["history"])
+    for _ in range(3):  # past the first, special step
+        opt.step()
+    return opt.step, {}
+
+
+def _preset_frame(variant: str, first: bool):
+    def setup(size: int, device: str):
+        from pathlib import Path
+
+        from pvst import config, stylize
+
+        cfg = config.load(Path(__file__).resolve().parents[1] / "config" / "config.yaml")
+        params = config.section(cfg, "stylize", "bikes", variant)
+        params["device"] = device
+        src = samples.source("bikes.mp4")
+        wh = media.working_size(*media.probe(src).display_size, size)
+        content = next(media.read_frames(src, wh, start=100, count=1))
+        style = media.resize_image(
+            media.read_image(samples.source("styles/rocket.jpg")), (size, round(size * 427 / 640))
+        )
+        obj, x, _ = _frame_problem(content, style, params, device)
+        if first:
+            obj.temporal = stylize.Temporal()
+        budget = params["iterations"]["first" if first else "later"]
+
+        def run():
+            return stylize.optimise(obj, x, budget, {**params, "tolerance": 0})
+
+        return run, {"frame_size": list(wh), "evaluations": budget}
+
+    return setup
+
+
+for _v, _size in (("stylized", 224), ("paper", 200)):
+    for _first in (True, False):
+        _what = "first frame of a shot" if _first else "later frame"
+        case(
+            f"frame-{'demo' if _v == 'stylized' else _v}-{'first' if _first else 'later'}",
+            sizes=(_size,),
+            unit=f"one {_what}, {_v} preset (no post-process)",
+        )(_preset_frame(_v, _first))

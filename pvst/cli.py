@@ -73,7 +73,7 @@ def resolve_job(args, stage: str) -> Job:
     if args.params is not None:
         params = _validated_section(section, args.params)
         inputs = dict(args.inputs or [])
-        missing = [r for r in STAGES[stage].inputs if r not in inputs]
+        missing = [r for r in STAGES[stage].roles(params) if r not in inputs]
         if missing:
             raise PvstError(f"pvst {stage}: missing --in {'/'.join(missing)}=PATH")
         if not args.out:
@@ -85,7 +85,9 @@ def resolve_job(args, stage: str) -> Job:
         plan = _load_plan(args)
         art = plan.artifact(stage, args.video, args.variant)
         params, inputs, out = art.params, art.inputs, args.out or art.path
-        upstream = [r for r in STAGES[stage].inputs if r in STAGES and not Path(inputs[r]).exists()]
+        upstream = [
+            r for r in STAGES[stage].roles(params) if r in STAGES and not Path(inputs[r]).exists()
+        ]
         if upstream:
             raise PvstError(
                 f"pvst {stage}: {inputs[upstream[0]]} does not exist yet; run "
@@ -217,6 +219,79 @@ def cmd_segment_preview(args) -> None:
         media.write_video(args.out, rows, frames.fps, crf=20, preset="fast")
 
 
+def cmd_stylize(args) -> None:
+    import torch
+
+    from pvst import stylize_stage
+
+    job = resolve_job(args, "stylize")
+    threads = args.threads or job.params.get("threads")
+    if threads:
+        torch.set_num_threads(threads)
+    summary = stylize_stage.run(
+        job.inputs["frames"],
+        job.inputs["flow"],
+        job.inputs.get("laplacian"),
+        job.inputs["segment"],
+        job.inputs["style"],
+        job.out,
+        job.params,
+        job.key,
+        job.result,
+    )
+    log.info(
+        "stylized %d frames (%d resumed), %d evaluations, %.1f s; redone after NaN: %s",
+        summary["frames"],
+        summary["resumed"],
+        summary["evaluations"],
+        summary["seconds"],
+        summary["retried"] or "none",
+    )
+
+
+def cmd_image(args) -> None:
+    from pvst import media, stylize
+
+    if args.config or args.variant != config.DEFAULT_VARIANT:
+        cfg = config.load(args.config or DEFAULT_CONFIG)
+        params = config.section(cfg, "stylize", "", args.variant)
+        seg_params = config.section(cfg, "segmentation", "", args.variant)
+    else:
+        params, seg_params = config.defaults("stylize"), config.defaults("segmentation")
+    if args.iterations:
+        params["iterations"]["first"] = args.iterations
+    if args.lambda_ is not None:
+        params["lambda"] = args.lambda_
+    if args.segmentation:
+        seg_params["method"] = args.segmentation
+    if args.postprocess:
+        params["postprocess"]["method"] = args.postprocess
+    if args.device:
+        params["device"] = args.device
+    config.validate({"stylize": params, "segmentation": seg_params}, source="pvst image")
+    content = media.read_image(args.content)
+    style = media.read_image(args.style)
+    wh = media.working_size(content.shape[1], content.shape[0], args.size, upscale=True)
+    content = media.resize_image(content, wh)
+    sh, sw = style.shape[:2]
+    scale = args.size / max(sh, sw)
+    style = media.resize_image(style, (max(8, round(sw * scale)), max(8, round(sh * scale))))
+    log.info("stylizing %s (%d×%d) with %s", args.content, *wh, args.style)
+    image, result = stylize.stylize_image(
+        content, style, params, seg_params, args.content_mask, args.style_mask
+    )
+    media.write_image(args.out, image)
+    log.info(
+        "wrote %s: %d evaluations, %.1f s, loss %.4g → %.4g; terms %s",
+        args.out,
+        result.evaluations,
+        result.seconds,
+        result.losses[0],
+        result.losses[-1],
+        {k: round(v, 1) for k, v in result.terms.items()},
+    )
+
+
 def cmd_flow_preview(args) -> None:
     from pvst import flow_stage, media
     from pvst.frames import Frames
@@ -346,6 +421,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--out", required=True, help="output .mp4 or .png")
     p.add_argument("--j", type=int, default=1, help="pair distance to show (default 1)")
     p.add_argument("--frame", type=int, default=1, help="frame index for a .png")
+
+    p = add("image", cmd_image, "stylize one photo with another (Deep Photo Style Transfer)")
+    p.add_argument("content", help="the photo to restyle")
+    p.add_argument("style", help="the reference photo")
+    p.add_argument("-o", "--out", required=True, help="output image (.png, .jpg)")
+    p.add_argument("--content-mask", help="DPST colour-coded mask of the content photo")
+    p.add_argument("--style-mask", help="DPST colour-coded mask of the style photo")
+    p.add_argument("--size", type=int, default=384, help="long side in pixels (default 384)")
+    p.add_argument(
+        "--iterations",
+        type=int,
+        help="objective evaluations (default: the stylize section's iterations.first)",
+    )
+    p.add_argument("--lambda", dest="lambda_", type=float, help="photorealism weight λ")
+    p.add_argument("--segmentation", choices=["auto", "none"], help="without masks")
+    p.add_argument("--postprocess", choices=["none", "closed_form", "guided", "local_affine"])
+    p.add_argument("--device", help="auto, cpu, cuda")
+    p.add_argument("--config", help="take the stylize and segmentation sections from here")
+    p.add_argument("--variant", default=config.DEFAULT_VARIANT, help="of that configuration")
+
+    p = add("stylize", cmd_stylize, "stylize every frame (resumes an interrupted run)")
+    add_job_arguments(p)
+    p.add_argument("--threads", type=int, help="torch CPU threads")
 
     p = add("segment", cmd_segment, "matched region labels for the frames and the style photo")
     add_job_arguments(p)

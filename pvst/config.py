@@ -32,11 +32,13 @@ def schema() -> dict:
 
 
 def _resolve_ref(node: dict) -> dict:
+    """A node with its $ref replaced by the definition (keys beside the $ref win)."""
     ref = node.get("$ref")
     if not ref:
         return node
     name = ref.rsplit("/", 1)[-1]
-    return schema()["$defs"][name]
+    siblings = {k: v for k, v in node.items() if k != "$ref"}
+    return {**schema()["$defs"][name], **siblings}
 
 
 def section_names() -> list[str]:

@@ -254,30 +254,25 @@ def smooth_closed_form(
     return np.clip(out.reshape(stylized01.shape), 0.0, 1.0), worst
 
 
-def smooth_guided(
-    content01: np.ndarray, stylized01: np.ndarray, radius: int = 4, eps: float = 1e-3
-) -> np.ndarray:
-    """Fast approximation: a guided filter of the stylized image with the content as guide
-    (OpenCV contrib, colour guide)."""
-    out = cv2.ximgproc.guidedFilter(
-        content01.astype(np.float32), stylized01.astype(np.float32), radius, eps
-    )
-    return np.clip(out, 0.0, 1.0)
-
-
-def smooth_local_affine(
+def local_affine(
     content01: np.ndarray,
     stylized01: np.ndarray,
     radius: int = 1,
     eps: float = 1e-4,
-    edge_radius: int = 7,
+    smoothing: str = "edge",
+    smooth_radius: int = 7,
     edge_sigma: float = 0.05,
 ) -> np.ndarray:
-    """DPST-style local affine smoothing: fit the best affine colour map (3×3 plus offset) from
-    content to stylized in every window, smooth the coefficients with an edge-preserving
-    filter guided by the content, and apply them to the content."""
-    i = content01.astype(np.float32)
-    y = stylized01.astype(np.float32)
+    """Fit the best affine colour map (3×3 plus offset) from content to stylized in every
+    (2r+1)² window, average the maps of the windows covering each pixel, and apply them to the
+    content: the output is locally an affine function of the content's colours.
+
+    `smoothing="box"` averages the maps over the window (He et al.'s guided filter with a colour
+    guide); `"edge"` averages them with an edge-preserving filter guided by the content (as
+    Luan et al.'s local affine smoothing), over `smooth_radius` with colour sigma `edge_sigma`.
+    """
+    i = np.ascontiguousarray(content01, dtype=np.float32)
+    y = np.ascontiguousarray(stylized01, dtype=np.float32)
     k = (2 * radius + 1, 2 * radius + 1)
     box = lambda x: cv2.boxFilter(x, -1, k, borderType=cv2.BORDER_REFLECT)  # noqa: E731
     mi, my = box(i), box(y)
@@ -289,16 +284,41 @@ def smooth_local_affine(
             cov_iy[..., a, b] = box(i[..., a] * y[..., b]) - mi[..., a] * my[..., b]
     coef = np.linalg.solve(cov_ii + eps * np.eye(3, dtype=np.float32), cov_iy)  # H×W×3×3
     offset = my - np.einsum("...a,...ab->...b", mi, coef)
-    params = np.concatenate([coef.reshape(*i.shape[:2], 9), offset], axis=-1)
-    smoothed = np.stack(
-        [
-            cv2.ximgproc.jointBilateralFilter(
-                i, np.ascontiguousarray(params[..., c]), -1, edge_sigma, edge_radius
-            )
-            for c in range(params.shape[-1])
-        ],
-        axis=-1,
-    )
-    coef_s = smoothed[..., :9].reshape(*i.shape[:2], 3, 3)
-    out = np.einsum("...a,...ab->...b", i, coef_s) + smoothed[..., 9:]
-    return np.clip(out, 0.0, 1.0)
+    maps = np.ascontiguousarray(np.concatenate([coef.reshape(*i.shape[:2], 9), offset], -1))
+    if smoothing == "box":
+        smoothed = np.stack([box(maps[..., c]) for c in range(maps.shape[-1])], axis=-1)
+    elif smoothing == "edge":
+        smoothed = np.stack(
+            [
+                cv2.ximgproc.jointBilateralFilter(
+                    i, np.ascontiguousarray(maps[..., c]), -1, edge_sigma, smooth_radius
+                )
+                for c in range(maps.shape[-1])
+            ],
+            axis=-1,
+        )
+    else:
+        raise PvstError(f"unknown smoothing '{smoothing}' (box or edge)")
+    out = np.einsum("...a,...ab->...b", i, smoothed[..., :9].reshape(*i.shape[:2], 3, 3))
+    return np.clip(out + smoothed[..., 9:], 0.0, 1.0)
+
+
+def smooth_guided(
+    content01: np.ndarray, stylized01: np.ndarray, radius: int = 4, eps: float = 1e-3
+) -> np.ndarray:
+    """Fast approximation of the closed-form smoothing: a guided filter of the stylized image
+    with the content as (colour) guide."""
+    return local_affine(content01, stylized01, radius, eps, smoothing="box")
+
+
+def smooth_local_affine(
+    content01: np.ndarray,
+    stylized01: np.ndarray,
+    radius: int = 1,
+    eps: float = 1e-4,
+    edge_radius: int = 7,
+    edge_sigma: float = 0.05,
+) -> np.ndarray:
+    """DPST-style local affine smoothing: affine colour maps of 3×3 windows, averaged
+    edge-aware along the content, applied to the content."""
+    return local_affine(content01, stylized01, radius, eps, "edge", edge_radius, edge_sigma)

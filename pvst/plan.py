@@ -38,6 +38,11 @@ class Stage:
     choice: str | None = None
     alternatives: tuple[str, ...] = ()
     files: tuple[str, ...] = ()  # dotted parameters naming input files (tracked, not keyed)
+    optional: dict = field(default_factory=dict)  # role -> predicate(params): needed?
+
+    def roles(self, params: dict) -> tuple[str, ...]:
+        """The inputs this stage reads with these parameters, in key order."""
+        return tuple(r for r in self.inputs if r not in self.optional or self.optional[r](params))
 
     def result_params(self, params: dict) -> dict:
         """The parameters that determine the stage's result."""
@@ -66,6 +71,15 @@ STAGES: dict[str, Stage] = {
         choice="method",
         alternatives=("auto", "masks", "semantic"),
         files=("masks.content", "masks.style", "semantic.weights", "auto.vgg"),
+    ),
+    "stylize": Stage(
+        "stylize",
+        ("frames", "flow", "laplacian", "segment", "style"),
+        execution=("device", "threads"),
+        files=("vgg",),
+        optional={
+            "laplacian": lambda p: p["lambda"] > 0 or p["postprocess"]["method"] == "closed_form"
+        },
     ),
 }
 
@@ -173,7 +187,7 @@ class Plan:
         params = self.params(stage, video, variant)
         inputs: dict[str, str] = {}
         tokens: list[str] = []
-        for role in STAGES[stage].inputs:
+        for role in STAGES[stage].roles(params):
             if role in STAGES:
                 upstream = self.artifact(role, video, variant)
                 inputs[role] = upstream.path
@@ -227,7 +241,7 @@ def key_from_files(stage: str, params: dict, inputs: dict[str, str]) -> str:
     from pvst.store import input_key
 
     tokens = []
-    for role in STAGES[stage].inputs:
+    for role in STAGES[stage].roles(params):
         path = inputs[role]
         tokens.append(input_key(path) if role in STAGES else input_token(path))
     return stage_key(stage, params, tokens)

@@ -143,6 +143,96 @@ def propagate(keys: dict[int, np.ndarray], flows: FlowSet, n: int) -> np.ndarray
     return out
 
 
+def apply_fallbacks(
+    labels: np.ndarray,
+    style_labels: np.ndarray,
+    names: list[str],
+    params: dict,
+    nearest: dict[int, list[int]] | None = None,
+    preferred: int | None = None,
+) -> tuple[np.ndarray, dict[int, int], dict[int, float]]:
+    """Give content labels that the style photo lacks their fallback (or −1: dropped) and say
+    so. Returns (labels, fallbacks, the style's label fractions)."""
+    style_fractions = {
+        int(lab): float(c) / style_labels.size
+        for lab, c in zip(*np.unique(style_labels, return_counts=True), strict=True)
+    }
+    if params["fallback"] == "largest":
+        nearest, preferred = None, None
+    mapping = segmentation.fallback_map(
+        {int(v) for v in np.unique(labels)},
+        style_fractions,
+        params["min_style_fraction"],
+        nearest,
+        preferred,
+    )
+    labels = labels.copy()
+    fallbacks = {}
+    for lab, target in mapping.items():
+        if params["fallback"] == "drop":
+            fallbacks[lab] = -1
+            what = "dropped from the style loss"
+        else:
+            fallbacks[lab] = target
+            labels[labels == lab] = target
+            what = f"styled like '{names[target]}'"
+        log.warning(
+            "label '%s' is in the content but not (enough) in the style photo: %s", names[lab], what
+        )
+    return labels, fallbacks, style_fractions
+
+
+def segment_image(
+    content: np.ndarray,
+    style: np.ndarray,
+    params: dict,
+    content_mask: str | Path | None = None,
+    style_mask: str | Path | None = None,
+) -> tuple[np.ndarray, np.ndarray, list[str], dict[int, int]]:
+    """Labels of one content image and the style photo (image mode): colour masks when both are
+    given, else the configured method (auto or none). Returns (content labels, style labels,
+    names, fallbacks)."""
+    size = (content.shape[1], content.shape[0])
+    style_size = (style.shape[1], style.shape[0])
+    nearest = None
+    if content_mask or style_mask:
+        if not (content_mask and style_mask):
+            raise PvstError("give both --content-mask and --style-mask, or neither")
+        names = list(segmentation.COLOUR_NAMES)
+        labels = segmentation.read_colour_mask(content_mask, size)
+        style_labels = segmentation.read_colour_mask(style_mask, style_size)
+    elif params["method"] == "auto":
+        from pvst.vgg import load_vgg19
+
+        auto = params["auto"]
+        device = _device(auto["device"])
+        vgg = load_vgg19(auto["vgg"], device=device)
+        clusters = segmentation.JointClusters(auto, vgg, device).fit(
+            style, [content], seed=auto["seed"]
+        )
+        names = [f"region{i}" for i in range(auto["regions"])]
+        merge = segmentation.merge_small_regions
+        labels = merge(
+            clusters.costs(content).argmin(-1), int(params["min_region"] * size[0] * size[1])
+        )
+        style_labels = merge(
+            clusters.costs(style).argmin(-1),
+            int(params["min_region"] * style_size[0] * style_size[1]),
+        )
+        nearest = clusters.nearest_centres()
+    elif params["method"] == "none":
+        names = ["all"]
+        labels = np.zeros(content.shape[:2], np.int64)
+        style_labels = np.zeros(style.shape[:2], np.int64)
+    else:
+        raise PvstError(
+            f"image mode does not run segmentation method '{params['method']}'; "
+            "use auto, none, or --content-mask/--style-mask"
+        )
+    labels, fallbacks, _ = apply_fallbacks(labels, style_labels, names, params, nearest)
+    return labels, style_labels, names, fallbacks
+
+
 def run(
     frames_path: str | Path,
     flow_path: str | Path,
@@ -210,28 +300,9 @@ def run(
         else:
             raise PvstError(f"unknown segmentation method '{method}'")
 
-    style_fractions = {
-        int(lab): float(c) / style_labels.size
-        for lab, c in zip(*np.unique(style_labels, return_counts=True), strict=True)
-    }
-    content_set = {int(v) for v in np.unique(labels)}
-    if params["fallback"] == "largest":
-        nearest, preferred = None, None
-    mapping = segmentation.fallback_map(
-        content_set, style_fractions, params["min_style_fraction"], nearest, preferred
+    labels, fallbacks, style_fractions = apply_fallbacks(
+        labels, style_labels, names, params, nearest, preferred
     )
-    fallbacks = {}
-    for lab, target in mapping.items():
-        if params["fallback"] == "drop":
-            fallbacks[lab] = -1
-        else:
-            fallbacks[lab] = target
-            labels[labels == lab] = target
-    for lab, target in fallbacks.items():
-        what = "dropped from the style loss" if target < 0 else f"styled like '{names[target]}'"
-        log.warning(
-            "label '%s' is in the frames but not (enough) in the style photo: %s", names[lab], what
-        )
     if len(names) > 255:
         raise ArtifactError("more than 255 labels")
     with store.create(

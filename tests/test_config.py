@@ -8,7 +8,7 @@ from tests.conftest import REPO
 
 def test_shipped_config_is_valid_and_filled():
     cfg = config.load(REPO / "config" / "config.yaml")
-    assert cfg["frames"]["size"] == 256
+    assert cfg["frames"]["size"] == 224
     assert cfg["frames"]["step"] == 1  # a default the file does not name
     assert cfg["assemble"]["preset"] == "medium"
     assert "stylized" in config.variant_names(cfg)

@@ -222,7 +222,7 @@ def test_masks_method_with_fallback_and_none(clip, tmp_path, rocket_file, caplog
         fallbacks = segment_stage.run(d / "frames.h5", d / "flow.h5", rocket_file, out, params)
     red, blue = COLOUR_NAMES.index("red"), COLOUR_NAMES.index("blue")
     assert fallbacks == {red: blue}  # the largest style label
-    assert "label 'red' is in the frames but not (enough) in the style photo" in caplog.text
+    assert "label 'red' is in the content but not (enough) in the style photo" in caplog.text
     with segment_stage.Segmentation(out) as seg:
         assert red not in np.unique(seg.labels(10))
         assert seg.fallbacks == {red: blue}

@@ -14,8 +14,12 @@ TINY = {
     "default_video": "tiny",
     "videos": {"tiny": {"video": "data/tiny.mp4", "style": "data/styles/coffee.png"}},
     "frames": {"size": 64},
+    "flow": {"chunks": 2, "long_term": [1, 2]},
+    "laplacian": {"chunks": 2},
+    "segmentation": {"auto": {"regions": 2}},
+    "stylize": {"iterations": {"first": 8, "later": 4}, "optimizer": {"check_every": 4}},
     "assemble": {"preset": "ultrafast"},
-    "variants": {"crisp": {"assemble": {"crf": 8}}},
+    "variants": {"crisp": {"assemble": {"crf": 8}}, "artistic": {"stylize": {"lambda": 0}}},
 }
 
 
@@ -38,14 +42,20 @@ def test_dry_run_of_the_default_target(tiny_project):
     assert counts == {
         "sample": 1,
         "frames": 1,
+        "flow_part": 2,
+        "flow": 1,
+        "laplacian_part": 2,
+        "laplacian": 1,
+        "segment": 1,
+        "stylize": 1,
         "assemble": 1,
         "side_by_side": 1,
         "all": 1,
-        "total": 5,
+        "total": 13,
     }
 
 
-def test_real_run_frames_and_assemble(tiny_project):
+def test_real_run_of_the_whole_pipeline(tiny_project):
     run_snakemake(
         tiny_project,
         "results/tiny_stylized.mp4",
@@ -57,7 +67,8 @@ def test_real_run_frames_and_assemble(tiny_project):
     assert (info.codec, info.width, info.height, info.fps) == ("h264", 64, 28, 25.0)
     assert media.probe(out / "tiny_stylized_sbs.mp4").width > 128
     assert (out / "tiny_stylized.gif").read_bytes()[:3] == b"GIF"
-    assert len(list((out / "tiny").glob("frames-*.h5"))) == 1
+    for stage in ("frames", "flow", "laplacian", "segment", "stylize"):
+        assert len(list((out / "tiny").glob(f"{stage}-*.h5"))) == 1, stage
     assert (tiny_project / "data" / "styles" / "coffee.png").exists()  # sample fetched by a rule
     logs = list((out / "logs").rglob("*.log"))
     assert any("frames-" in p.name for p in logs)
@@ -66,9 +77,13 @@ def test_real_run_frames_and_assemble(tiny_project):
     again = run_snakemake(tiny_project, "results/tiny_stylized.mp4", "-n")
     assert "Nothing to be done" in again.stdout
 
-    # another variant that changes only encoding reuses the frames artifact
+    # a variant that changes only encoding reuses every artifact
     crisp = run_snakemake(tiny_project, "results/tiny_crisp.mp4", "-n")
     assert job_counts(crisp.stdout) == {"assemble": 1, "total": 1}
+    # one without the photorealism term reuses frames, flow and segments, and needs no
+    # Laplacians
+    artistic = run_snakemake(tiny_project, "results/tiny_artistic.mp4", "-n")
+    assert job_counts(artistic.stdout) == {"stylize": 1, "assemble": 1, "total": 2}
 
 
 def test_missing_clip_and_unknown_variant_messages(tiny_project):

@@ -3,7 +3,7 @@
 
 def result_artifact(wc):
     """The artifact whose frames are the result of a variant."""
-    return artifact_of("frames")(wc)
+    return artifact_of("stylize")(wc)
 
 
 rule assemble:

@@ -1,6 +1,7 @@
 # Shared wiring: the validated configuration, the plan, and small helpers for the rules.
 import json
 import re
+import shlex
 import sys
 
 from snakemake.exceptions import WorkflowError
@@ -85,5 +86,5 @@ def style_of(wc):
 
 
 def in_args(inputs):
-    """--in ROLE=PATH arguments for a dict of inputs."""
-    return " ".join(f"--in {role}={path}" for role, path in inputs.items())
+    """--in ROLE=PATH arguments for a dict of inputs, quoted for the shell."""
+    return " ".join(f"--in {shlex.quote(f'{role}={path}')}" for role, path in inputs.items())

@@ -1,0 +1,174 @@
+"""Minimisers for the stylization objective that stay on the device.
+
+L-BFGS here is the classic two-loop recursion with a fixed unit step after the first (as
+neural-style and Luan et al. ran Torch's optim.lbfgs), its history kept in device tensors and
+every decision made with tensor ops, so an iteration issues no host round trip. The host
+looks at the loss only every `check_every` evaluations, to stop early when the relative change
+stays under `tol` and to catch NaN or Inf.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+Objective = Callable[[torch.Tensor], torch.Tensor]
+
+
+@dataclass
+class Result:
+    x: torch.Tensor
+    losses: list[float]  # one per evaluation of the objective
+    evaluations: int
+    converged: bool  # stopped because the loss stopped changing
+    finite: bool  # no NaN or Inf was met
+
+
+def _value_and_grad(objective: Objective, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    x = x.detach().requires_grad_(True)
+    loss = objective(x)
+    (grad,) = torch.autograd.grad(loss, x)
+    return loss.detach(), grad
+
+
+class _LBFGS:
+    """L-BFGS in the compact form of Byrd, Nocedal and Schnabel (1994):
+
+        H g = γ g + S q − γ Y p,   p = R⁻¹ Sᵀg,   q = R⁻ᵀ((D + γ YᵀY) p − γ Yᵀg)
+
+    with R the upper triangle of SᵀY in time order and D its diagonal. The m pairs live in one
+    ring buffer [S; Y]; a step reads it twice (one product against [s, y, g] gives every dot
+    product needed, one more gives the direction) and solves two m×m triangular systems,
+    with no loop over the pairs. A pair with sᵀy ≤ 1e-10 is stored as zeros: no effect.
+    """
+
+    def __init__(self, objective: Objective, x0: torch.Tensor, history: int) -> None:
+        self.objective = objective
+        self.x = x0.detach().clone()
+        n = self.x.numel()
+        kw = {"device": x0.device, "dtype": x0.dtype}
+        self.m = history
+        self.buf = torch.zeros(2 * history, n, **kw)  # rows: s_0..s_{m-1}, y_0..y_{m-1}
+        self.SY = torch.zeros(history, history, **kw)  # SY[i, j] = s_i · y_j (ring order)
+        self.YY = torch.zeros(history, history, **kw)
+        self.gamma = torch.ones((), **kw)
+        self.k = 0
+        loss, g = _value_and_grad(objective, self.x)
+        self.g = g.reshape(-1)
+        self.first_loss = loss
+        # first step: steepest descent, at most unit length in the L1 sense (as Torch did)
+        self.d = -self.g
+        self.t = torch.clamp(1.0 / self.g.abs().sum().clamp_min(1e-12), max=1.0)
+
+    def _direction(self, s: torch.Tensor, y: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+        """Store the pair (s, y), then return −H g."""
+        m = self.m
+        ys = y @ s
+        ok = ys > 1e-10
+        s = torch.where(ok, s, torch.zeros_like(s))
+        y = torch.where(ok, y, torch.zeros_like(y))
+        i = self.k % m
+        self.buf[i], self.buf[m + i] = s, y
+        # 2m × 3 in one pass over the history (this operand layout gets the fast GEMM path)
+        prods = self.buf @ torch.stack([s, y, g]).t()
+        self.SY[:, i] = prods[:m, 1]  # s_j · y
+        self.SY[i, :] = prods[m:, 0]  # s · y_j
+        self.YY[:, i] = prods[m:, 1]
+        self.YY[i, :] = prods[m:, 1]
+        self.gamma = torch.where(ok, ys / (y @ y).clamp_min(1e-20), self.gamma)
+        self.k += 1
+
+        stored = min(self.k, m)
+        newest = (self.k - 1) % m
+        order = torch.tensor(
+            [(newest - stored + 1 + j) % m for j in range(stored)], device=g.device
+        )  # oldest first
+        sy = self.SY[order][:, order]
+        diag = torch.diagonal(sy)
+        r = torch.triu(sy) + torch.diag((diag <= 0).to(sy.dtype))  # zero pairs: unit pivot
+        a, b = prods[:m, 2][order], prods[m:, 2][order]
+        p = torch.linalg.solve_triangular(r, a[:, None], upper=True)[:, 0]
+        inner = diag * p + self.gamma * (self.YY[order][:, order] @ p) - self.gamma * b
+        q = torch.linalg.solve_triangular(r.t(), inner[:, None], upper=False)[:, 0]
+        coef = torch.zeros(2 * m, device=g.device, dtype=g.dtype)
+        coef[order] = q
+        coef[m + order] = -self.gamma * p
+        return -(self.gamma * g + coef @ self.buf)  # the second pass
+
+    def step(self) -> torch.Tensor:
+        x_new = self.x + self.t * self.d.view_as(self.x)
+        loss, g_new = _value_and_grad(self.objective, x_new)
+        g_new = g_new.reshape(-1)
+        self.d = self._direction((self.t * self.d).reshape(-1), g_new - self.g, g_new)
+        self.t = torch.ones((), device=g_new.device, dtype=g_new.dtype)
+        self.x, self.g = x_new.detach(), g_new
+        return loss
+
+
+class _Adam:
+    def __init__(self, objective: Objective, x0: torch.Tensor, lr: float) -> None:
+        self.objective = objective
+        self.x = x0.detach().clone().requires_grad_(True)
+        self.opt = torch.optim.Adam([self.x], lr=lr)
+        self.first_loss = None
+
+    def step(self) -> torch.Tensor:
+        self.opt.zero_grad(set_to_none=True)
+        loss = self.objective(self.x)
+        loss.backward()
+        self.opt.step()
+        return loss.detach()
+
+
+def minimise(
+    objective: Objective,
+    x0: torch.Tensor,
+    evaluations: int,
+    method: str = "lbfgs",
+    history: int = 100,
+    lr: float = 2.0,
+    tol: float = 1e-4,
+    check_every: int = 20,
+) -> Result:
+    """Minimise `objective` from `x0` with at most `evaluations` objective evaluations."""
+    if method == "lbfgs":
+        opt = _LBFGS(objective, x0, history)
+        used = 1
+    elif method == "adam":
+        opt = _Adam(objective, x0, lr)
+        used = 0
+    else:
+        raise ValueError(f"unknown optimizer {method!r}")
+    buffer = torch.empty(max(evaluations, 1), device=x0.device, dtype=torch.float32)
+    if opt.first_loss is not None:
+        buffer[0] = opt.first_loss
+    converged = False
+    finite = True
+    last_checked = None
+    while used < evaluations:
+        chunk = min(check_every, evaluations - used)
+        for _ in range(chunk):
+            buffer[used] = opt.step()
+            used += 1
+        window = buffer[max(0, used - chunk - 1) : used].tolist()  # the one sync per chunk
+        if not all(map(_finite, window)):
+            finite = False
+            break
+        now = window[-1]
+        if last_checked is not None:
+            change = abs(last_checked - now) / max(abs(last_checked), 1e-12) / chunk
+            if change < tol:
+                converged = True
+                break
+        last_checked = now
+    x = opt.x.detach()
+    if finite and not bool(torch.isfinite(x).all()):
+        finite = False
+    losses = buffer[:used].tolist()
+    return Result(x=x, losses=losses, evaluations=used, converged=converged, finite=finite)
+
+
+def _finite(v: float) -> bool:
+    return v == v and abs(v) != float("inf")

@@ -1,0 +1,260 @@
+"""One stylized image: the objective of Eq. 6 for a frame, its optimisation, and image mode."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from pvst import losses, matting, optim
+from pvst.errors import PvstError
+
+log = logging.getLogger(__name__)
+
+
+def pick_device(name: str) -> torch.device:
+    """cpu, cuda, or auto (cuda when there is one); cuda without CUDA is a clear error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise PvstError(
+            f"device '{name}' was asked for but CUDA is not available here (torch "
+            f"{torch.__version__}, built for CUDA {torch.version.cuda}); use device: auto or cpu"
+        )
+    return torch.device(name)
+
+
+def to_tensor(image: np.ndarray, device: torch.device) -> torch.Tensor:
+    """uint8 H×W×3 to a 1×3×H×W float tensor in 0..255."""
+    return torch.from_numpy(np.ascontiguousarray(image)).to(device).permute(2, 0, 1)[None].float()
+
+
+def to_image(x: torch.Tensor) -> np.ndarray:
+    """A 1×3×H×W tensor in 0..255 to uint8 H×W×3 (clipped)."""
+    return x[0].clamp(0, 255).round().byte().permute(1, 2, 0).cpu().numpy()
+
+
+@dataclass
+class Temporal:
+    """Temporal terms of one frame: previous outputs warped into place and their weights."""
+
+    warped: list[torch.Tensor] = field(default_factory=list)  # 1×3×H×W, 0..255
+    weights: list[torch.Tensor] = field(default_factory=list)  # H×W in [0, 1]
+    pair_weights: list[float] = field(default_factory=list)
+
+
+def style_targets(
+    vgg, style: np.ndarray, style_masks: np.ndarray, layers: list[str], device: torch.device
+) -> dict[str, torch.Tensor]:
+    """K×C×C masked Gram matrices of the style photo at each style layer."""
+    s = to_tensor(style, device)
+    masks = torch.from_numpy(style_masks).to(device)
+    with torch.no_grad():
+        feats = vgg(s / 255.0, layers)
+        pyramid = losses.mask_pyramid(masks, layers)
+        return {name: losses.masked_grams(feats[name], pyramid[name])[0] for name in layers}
+
+
+class Objective:
+    """α content + β segmented style + γ temporal + (λ/2) photorealism + tv, for one frame."""
+
+    def __init__(
+        self,
+        vgg,
+        params: dict,
+        content: np.ndarray,
+        targets: dict[str, torch.Tensor],
+        content_masks: np.ndarray,
+        temporal: Temporal | None = None,
+        laplacian: torch.Tensor | None = None,
+    ) -> None:
+        self.vgg = vgg
+        self.p = params
+        device = targets[next(iter(targets))].device
+        # layer weights merge like every section; a weight of 0 leaves a layer out
+        self.content_weights = {k: v for k, v in params["content_layers"].items() if v > 0}
+        self.style_weights = {k: v for k, v in params["style_layers"].items() if v > 0}
+        self.layers = list(dict.fromkeys([*self.content_weights, *self.style_weights]))
+        self.content = to_tensor(content, device)
+        with torch.no_grad():
+            feats = vgg(self.content / 255.0, list(self.content_weights))
+        self.content_targets = {k: v.detach() for k, v in feats.items()}
+        self.targets = targets
+        masks = torch.from_numpy(content_masks).to(device)
+        self.masks = {
+            name: losses.MaskSupport(m)
+            for name, m in losses.mask_pyramid(masks, list(self.style_weights)).items()
+        }
+        self.temporal = temporal or Temporal()
+        self.laplacian = laplacian
+        self.lam = float(params["lambda"])
+
+    def terms(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Each weighted term of the loss at x (1×3×H×W in 0..255)."""
+        feats = self.vgg(x / 255.0, self.layers)
+        out = {
+            "content": self.p["alpha"]
+            * losses.content_loss(feats, self.content_targets, self.content_weights),
+            "style": self.p["beta"]
+            * losses.style_loss(feats, self.targets, self.masks, self.style_weights),
+        }
+        if self.temporal.warped and self.p["gamma"] > 0:
+            out["temporal"] = self.p["gamma"] * losses.temporal_loss(
+                x, self.temporal.warped, self.temporal.weights, self.temporal.pair_weights
+            )
+        if self.laplacian is not None and self.lam > 0:
+            out["photorealism"] = matting.photorealism_loss(x / 255.0, self.laplacian, self.lam / 2)
+        if self.p["tv"] > 0:
+            out["tv"] = self.p["tv"] * losses.tv_loss(x)
+        return out
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return sum(self.terms(x).values())
+
+
+@dataclass
+class FrameResult:
+    image: np.ndarray  # uint8 H×W×3
+    x: torch.Tensor  # the optimised tensor (0..255, unclipped)
+    losses: list[float]
+    evaluations: int
+    seconds: float
+    retried: bool = False
+    terms: dict = field(default_factory=dict)
+
+
+def optimise(
+    objective: Objective, x0: torch.Tensor, budget: int, params: dict, what: str = "frame"
+) -> FrameResult:
+    """Minimise one frame's objective (two stages if asked), redoing it with a safer setting
+    if NaN or Inf appears; raises if even that fails."""
+    start = time.perf_counter()
+    opt = params["optimizer"]
+
+    def run(x_init: torch.Tensor, evals: int, method: str, lr: float) -> optim.Result:
+        return optim.minimise(
+            objective,
+            x_init,
+            evals,
+            method=method,
+            history=opt["history"],
+            lr=lr,
+            tol=params["tolerance"],
+            check_every=opt["check_every"],
+        )
+
+    history: list[float] = []
+    x = x0
+    stages = []
+    if params["two_stage"] and objective.lam > 0:
+        first = max(1, int(budget * params["two_stage_share"]))
+        stages = [(first, 0.0), (budget - first, objective.lam)]
+    else:
+        stages = [(budget, objective.lam)]
+    retried = False
+    for evals, lam in stages:
+        if evals <= 0:
+            continue
+        objective.lam = lam
+        res = run(x, evals, opt["method"], opt["lr"])
+        if not res.finite:
+            log.warning(
+                "%s: the loss became NaN or Inf with %s; redoing it with Adam from the content",
+                what,
+                opt["method"],
+            )
+            retried = True
+            res = run(objective.content.clone(), evals, "adam", opt["safe_lr"])
+            if not res.finite:
+                raise PvstError(
+                    f"{what}: the loss is NaN or Inf even with Adam from the content; "
+                    "lower the weights (lambda, gamma) or check the inputs"
+                )
+        history += res.losses
+        x = res.x
+    with torch.no_grad():
+        terms = {k: float(v) for k, v in objective.terms(x).items()}
+    return FrameResult(
+        image=to_image(x),
+        x=x,
+        losses=history,
+        evaluations=len(history),
+        seconds=time.perf_counter() - start,
+        retried=retried,
+        terms=terms,
+    )
+
+
+def postprocess(
+    image: np.ndarray,
+    content: np.ndarray,
+    params: dict,
+    lap=None,
+    previous: np.ndarray | None = None,
+) -> np.ndarray:
+    """The optional smoothing of a stylized frame (uint8 in, uint8 out)."""
+    method = params["method"]
+    if method == "none":
+        return image
+    y = image.astype(np.float64) / 255.0
+    c = content.astype(np.float64) / 255.0
+    if method == "closed_form":
+        x0 = None if previous is None else previous.astype(np.float64) / 255.0
+        out, _ = matting.smooth_closed_form(lap, y, params["strength"], x0=x0)
+    elif method == "guided":
+        out = matting.smooth_guided(c, y, params["radius"], params["eps"])
+    elif method == "local_affine":
+        out = matting.smooth_local_affine(
+            c, y, edge_radius=params["edge_radius"], edge_sigma=params["edge_sigma"]
+        )
+    else:
+        raise PvstError(f"unknown postprocess method '{method}'")
+    return np.clip(np.rint(out * 255), 0, 255).astype(np.uint8)
+
+
+def stylize_image(
+    content: np.ndarray,
+    style: np.ndarray,
+    params: dict,
+    seg_params: dict,
+    content_mask=None,
+    style_mask=None,
+) -> tuple[np.ndarray, FrameResult]:
+    """Image mode (the way DPST is used on photos): stylize one uint8 RGB image with one style
+    photo. Returns (the post-processed image, the optimisation record)."""
+    from pvst import segment_stage
+    from pvst.vgg import load_vgg19
+
+    device = pick_device(params["device"])
+    torch.manual_seed(params["seed"])
+    labels, style_labels, names, fallbacks = segment_stage.segment_image(
+        content, style, seg_params, content_mask, style_mask
+    )
+    used = sorted(int(v) for v in np.unique(style_labels) if fallbacks.get(int(v), 0) >= 0)
+    log.info("regions: %s", [names[u] for u in used])
+    vgg = load_vgg19(params["vgg"], params["pooling"], device)
+    style_layers = [k for k, v in params["style_layers"].items() if v > 0]
+    targets = style_targets(
+        vgg, style, segment_stage.masks(style_labels, used), style_layers, device
+    )
+    need_lap = params["lambda"] > 0 or params["postprocess"]["method"] == "closed_form"
+    lap = matting.matting_laplacian(content) if need_lap else None
+    objective = Objective(
+        vgg,
+        params,
+        content,
+        targets,
+        segment_stage.masks(labels, used),
+        None,
+        matting.to_torch(lap, device) if params["lambda"] > 0 else None,
+    )
+    if params["init"]["first"] == "noise":
+        g = torch.Generator().manual_seed(params["seed"])
+        x0 = (torch.rand((1, 3, *content.shape[:2]), generator=g) * 255).to(device)
+    else:
+        x0 = to_tensor(content, device)
+    result = optimise(objective, x0, params["iterations"]["first"], params, what="image")
+    return postprocess(result.image, content, params["postprocess"], lap), result

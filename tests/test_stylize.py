@@ -1,0 +1,356 @@
+import logging
+
+import numpy as np
+import pytest
+import torch
+
+from pvst import (
+    cli,
+    config,
+    flow_stage,
+    laplacian_stage,
+    losses,
+    media,
+    optim,
+    samples,
+    segment_stage,
+    stylize,
+    stylize_stage,
+)
+from pvst.errors import PvstError
+from pvst.frames import Frames, save
+
+STYLIZE = config.defaults("stylize")
+
+
+# -- the loss terms against hand computations --------------------------------------------------
+def test_gram_and_masked_gram_normalisation():
+    f = torch.tensor([[[1.0, 2.0], [0.0, 1.0]], [[3.0, 0.0], [1.0, 1.0]]])  # C=2, H=W=2
+    flat = f.reshape(2, 4)
+    torch.testing.assert_close(losses.gram(f), flat @ flat.t() / 8)
+    mask = torch.tensor([[[1.0, 1.0], [0.0, 0.0]]])  # the top row
+    g, means = losses.masked_grams(f, mask)
+    top = f[:, 0, :]  # C × 2
+    expected = (top @ top.t()) / (2 * 4 * 0.5)  # Gram(F ⊙ M) / (C·H·W·mean(M))
+    torch.testing.assert_close(g[0], expected)
+    assert means.tolist() == [0.5]
+    full, _ = losses.masked_grams(f, torch.ones(1, 2, 2))
+    torch.testing.assert_close(full[0], losses.gram(f))
+    empty, m0 = losses.masked_grams(f, torch.zeros(1, 2, 2))
+    assert m0.item() == 0 and empty.abs().max() == 0
+
+
+def test_gram_backward_is_exact():
+    f = torch.randn(5, 7, dtype=torch.float64, requires_grad=True)
+    torch.autograd.gradcheck(lambda x: losses._Gram.apply(x), (f,))
+
+
+def test_content_style_temporal_tv_values():
+    a = torch.zeros(1, 2, 2, 2)
+    b = torch.ones(1, 2, 2, 2)
+    assert losses.content_loss({"l": b}, {"l": a}, {"l": 3.0}).item() == pytest.approx(3.0)
+    f = torch.arange(8.0).reshape(1, 2, 2, 2)
+    target = torch.zeros(1, 2, 2)
+    masks = torch.ones(1, 2, 2)
+    s = losses.style_loss({"l": f}, {"l": target}, {"l": masks}, {"l": 2})
+    g = losses.gram(f)
+    assert s.item() == pytest.approx(2 * float((g**2).mean()), rel=1e-6)
+    # a label covering half the image counts with weight 0.5
+    half = torch.tensor([[[1.0, 1.0], [0.0, 0.0]]])
+    s_half = losses.style_loss({"l": f}, {"l": torch.zeros(1, 2, 2)}, {"l": half}, {"l": 1})
+    gh, _ = losses.masked_grams(f, half)
+    assert s_half.item() == pytest.approx(0.5 * float((gh**2).mean()), rel=1e-6)
+
+    x = torch.full((1, 3, 2, 2), 10.0)
+    warped = torch.zeros_like(x)
+    c = torch.tensor([[1.0, 0.0], [0.5, 0.0]])
+    t = losses.temporal_loss(x, [warped], [c], [2.0])
+    assert t.item() == pytest.approx(2.0 * 3 * (100 * 1.5) / 12)  # (1/D) Σ c (x − w)², D = 12
+    img = torch.tensor([[[[0.0, 1.0], [2.0, 4.0]]]])
+    assert losses.tv_loss(img).item() == pytest.approx(0.5 * (1 + 4 + 4 + 9))
+
+
+def test_mask_pyramid_follows_the_feature_maps():
+    from pvst.vgg import load_vgg19
+
+    masks = torch.zeros(2, 37, 53)
+    masks[0, :, :20] = 1
+    masks[1] = 1 - masks[0]
+    pyr = losses.mask_pyramid(masks, ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu4_2"])
+    feats = load_vgg19()(torch.rand(1, 3, 37, 53), list(pyr))
+    for name, m in pyr.items():
+        assert m.shape[1:] == feats[name].shape[2:]
+        torch.testing.assert_close(m.sum(0), torch.ones_like(m[0]))  # still a partition
+    assert pyr["relu1_1"][0, 5, 10] == 1 and pyr["relu1_1"][0, 5, 19].item() == pytest.approx(2 / 3)
+
+
+# -- the optimiser ---------------------------------------------------------------------------
+def two_loop_direction(grad, pairs):
+    """The textbook L-BFGS two-loop recursion (Nocedal & Wright, Alg. 7.4)."""
+    q = grad.clone()
+    alphas = []
+    for s, y in reversed(pairs):
+        rho = 1 / (y @ s)
+        a = rho * (s @ q)
+        q -= a * y
+        alphas.append((rho, a, s, y))
+    s, y = pairs[-1]
+    r = (s @ y) / (y @ y) * q
+    for rho, a, s, y in reversed(alphas):
+        r += s * (a - rho * (y @ r))
+    return -r
+
+
+def test_compact_lbfgs_equals_the_two_loop_recursion():
+    torch.manual_seed(0)
+    n = 40
+    a = torch.randn(n, n, dtype=torch.float64)
+    a = a @ a.t() / n + 0.1 * torch.eye(n, dtype=torch.float64)
+    b = torch.randn(n, dtype=torch.float64)
+
+    def objective(x):
+        return 0.5 * x @ a @ x - b @ x
+
+    opt = optim._LBFGS(objective, torch.zeros(n, dtype=torch.float64), history=4)
+    pairs = []
+    for _ in range(10):  # more steps than the history: the ring buffer wraps
+        g_old, step = opt.g.clone(), (opt.t * opt.d).clone()
+        opt.step()
+        pairs = ([*pairs, (step, opt.g - g_old)])[-4:]
+        torch.testing.assert_close(opt.d, two_loop_direction(opt.g, pairs))
+    res = optim.minimise(objective, torch.zeros(n, dtype=torch.float64), 300, history=10, tol=0)
+    torch.testing.assert_close(res.x, torch.linalg.solve(a, b), atol=1e-6, rtol=1e-6)
+    assert res.finite and res.evaluations == 300
+
+
+def test_early_stop_and_adam():
+    def objective(x):
+        return ((x - 3.0) ** 2).sum()
+
+    res = optim.minimise(objective, torch.zeros(10), 500, tol=1e-4, check_every=10)
+    assert res.converged and res.evaluations < 500
+    assert res.losses[-1] < 1e-6
+    adam = optim.minimise(objective, torch.zeros(10), 300, method="adam", lr=0.1, tol=0)
+    assert adam.losses[-1] < 0.1 * adam.losses[0]
+
+
+# -- a frame's objective on real pictures --------------------------------------------------------
+@pytest.fixture(scope="module")
+def pictures():
+    content = media.resize_image(media.read_image(samples.source("styles/chelsea.png")), (64, 48))
+    style = media.resize_image(media.read_image(samples.source("styles/rocket.jpg")), (64, 43))
+    return content, style
+
+
+@pytest.fixture(scope="module")
+def vgg():
+    from pvst.vgg import load_vgg19
+
+    return load_vgg19()
+
+
+def objective_for(
+    vgg, content, style, params, content_masks=None, style_masks=None, temporal=None, lap=None
+):
+    content_masks = (
+        np.ones((1, *content.shape[:2]), np.float32) if content_masks is None else content_masks
+    )
+    style_masks = np.ones((1, *style.shape[:2]), np.float32) if style_masks is None else style_masks
+    layers = [k for k, v in params["style_layers"].items() if v > 0]
+    targets = stylize.style_targets(vgg, style, style_masks, layers, torch.device("cpu"))
+    return stylize.Objective(vgg, params, content, targets, content_masks, temporal, lap)
+
+
+def test_optimisation_lowers_the_total_loss(vgg, pictures):
+    from pvst import matting
+
+    content, style = pictures
+    lap = matting.to_torch(matting.matting_laplacian(content))
+    obj = objective_for(vgg, content, style, STYLIZE, lap=lap)
+    res = stylize.optimise(
+        obj, stylize.to_tensor(content, torch.device("cpu")), 30, {**STYLIZE, "tolerance": 0}
+    )
+    assert res.evaluations == 30
+    assert res.losses[-1] < 0.5 * res.losses[0]
+    assert set(res.terms) == {"content", "style", "photorealism", "tv"}
+    assert res.image.shape == content.shape and res.image.dtype == np.uint8
+
+
+def test_a_masked_style_loss_changes_only_its_label(vgg, pictures):
+    content, style = pictures
+    params = {
+        **STYLIZE,
+        "alpha": 0,
+        "lambda": 0,
+        "tv": 0,
+        "tolerance": 0,
+        "style_layers": {"relu1_1": 1.0},
+    }
+    left = np.zeros((1, 48, 64), np.float32)
+    left[0, :, :32] = 1  # the label: the left half of the content
+    style_left = np.zeros((1, 43, 64), np.float32)
+    style_left[0, :, :32] = 1
+    obj = objective_for(vgg, content, style, params, left, style_left)
+    res = stylize.optimise(obj, stylize.to_tensor(content, torch.device("cpu")), 20, params)
+    change = np.abs(res.image.astype(int) - content.astype(int)).max(-1)
+    assert change[:, :30].mean() > 5  # the label moved towards the rocket's colours
+    # the rest did not: relu1_1 sees 3×3, and its mask is averaged over 3×3 once, so the
+    # label's loss reaches at most 2 pixels past its border
+    assert change[:, 34:].max() == 0
+
+
+def test_the_temporal_term_pulls_towards_the_warped_previous_frame(vgg, pictures):
+    content, style = pictures
+    params = {**STYLIZE, "alpha": 0, "beta": 0, "lambda": 0, "tv": 0, "gamma": 200, "tolerance": 0}
+    previous = torch.full((1, 3, 48, 64), 40.0)
+    weight = torch.ones(48, 64)
+    weight[:, 40:] = 0  # inconsistent here: no pull
+    temporal = stylize.Temporal([previous], [weight], [1.0])
+    obj = objective_for(vgg, content, style, params, temporal=temporal)
+    x0 = stylize.to_tensor(content, torch.device("cpu"))
+    res = stylize.optimise(obj, x0, 30, params)
+    before = (x0 - previous)[..., :40].abs().mean()
+    after = (res.x - previous)[..., :40].abs().mean()
+    assert after < 0.05 * before
+    torch.testing.assert_close(res.x[..., 40:], x0[..., 40:])
+
+
+class Exploding:
+    """Σ x² (minimum at 0) defined only within 5 of the start (x = 100): the quasi-Newton step
+    jumps to the minimum and out of the domain (NaN); Adam's small steps stay inside."""
+
+    def __init__(self):
+        self.content = torch.full((1, 3, 4, 4), 100.0)
+        self.lam = 0.0
+
+    def terms(self, x):
+        reach = (x - self.content).abs().amax()
+        return {"f": (x**2).sum() + torch.sqrt(5.0 - reach)}
+
+    def __call__(self, x):
+        return sum(self.terms(x).values())
+
+
+def test_nan_guard_redoes_the_frame_with_a_safer_setting(caplog):
+    params = {**STYLIZE, "tolerance": 0, "optimizer": {**STYLIZE["optimizer"], "safe_lr": 0.1}}
+    with caplog.at_level(logging.WARNING):
+        res = stylize.optimise(Exploding(), torch.full((1, 3, 4, 4), 100.0), 40, params, "t")
+    assert res.retried and np.isfinite(res.losses).all() and len(res.losses) == 40
+    assert res.losses[-1] < res.losses[0]
+    assert "t: the loss became NaN or Inf with lbfgs; redoing it with Adam" in caplog.text
+    broken = Exploding()
+    broken.terms = lambda x: {"nan": x.sum() * float("nan")}
+    with pytest.raises(PvstError, match="NaN or Inf even with Adam"):
+        stylize.optimise(broken, torch.ones(1, 3, 4, 4), 20, params, "t")
+
+
+def test_cuda_asked_for_without_cuda_is_a_clear_error():
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    with pytest.raises(PvstError, match="device 'cuda' was asked for but CUDA is not available"):
+        stylize.pick_device("cuda")
+    assert stylize.pick_device("auto").type == "cpu"
+
+
+# -- the video driver ------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def clip_artifacts(tmp_path_factory, bikes_file, rocket_file):
+    """Frames, flow, Laplacians and segments of 8 real frames with a scene cut at frame 4."""
+    d = tmp_path_factory.mktemp("styl")
+    a = list(media.read_frames(bikes_file, (64, 28), start=20, count=4))
+    b = list(media.read_frames(bikes_file, (64, 28), start=40, count=4))  # after the cut at 30
+    save(d / "frames.h5", np.stack(a + b), fps=25)
+    fl = {**config.defaults("flow"), "long_term": [1, 2]}
+    flow_stage.compute_part(d / "frames.h5", d / "fp.h5", fl, 0, 1)
+    flow_stage.merge(d / "frames.h5", [d / "fp.h5"], d / "flow.h5", fl)
+    lp = config.defaults("laplacian")
+    laplacian_stage.compute_part(d / "frames.h5", d / "lp.h5", lp, 0, 1)
+    laplacian_stage.merge(d / "frames.h5", [d / "lp.h5"], d / "lap.h5", lp)
+    seg = {
+        **config.defaults("segmentation"),
+        "auto": {**config.defaults("segmentation")["auto"], "regions": 2},
+    }
+    segment_stage.run(d / "frames.h5", d / "flow.h5", rocket_file, d / "seg.h5", seg)
+    return d
+
+
+FAST = {
+    **STYLIZE,
+    "iterations": {"first": 12, "later": 6},
+    "tolerance": 0,
+    "threads": None,
+    "optimizer": {**STYLIZE["optimizer"], "check_every": 3},
+}
+
+
+def run_stage(d, out, params=FAST, **kw):
+    return stylize_stage.run(
+        d / "frames.h5",
+        d / "flow.h5",
+        d / "lap.h5",
+        d / "seg.h5",
+        samples.source("styles/rocket.jpg"),
+        out,
+        params,
+        **kw,
+    )
+
+
+def test_video_run_restarts_at_cuts_and_records_each_frame(clip_artifacts, tmp_path):
+    out = tmp_path / "stylize.h5"
+    summary = run_stage(clip_artifacts, out)
+    assert summary["frames"] == 8
+    with Frames(out, stage="stylize") as fr, stylize_stage.Stylized(out) as st:
+        assert len(fr) == 8 and fr.size == (64, 28) and fr.fps == 25
+        assert list(st.evaluations) == [12, 6, 6, 6, 12, 6, 6, 6]  # first of each shot: more
+        assert len(st.loss_history(4)) == 12 and np.isfinite(st.loss_history(4)).all()
+        assert not st.retried.any()
+        assert "temporal" in st.terms()[5] and "temporal" not in st.terms()[4]
+    assert not stylize_stage.partial_dir(out).exists()
+
+
+def test_an_interrupted_run_resumes_to_the_same_frames(clip_artifacts, tmp_path):
+    whole = tmp_path / "whole.h5"
+    run_stage(clip_artifacts, whole)
+    resumed = tmp_path / "resumed.h5"
+    first = run_stage(clip_artifacts, resumed, stop_after=3)  # "killed" after three frames
+    assert first["frames"] == 3 and not resumed.exists()
+    assert stylize_stage.partial_dir(resumed).is_dir()
+    second = run_stage(clip_artifacts, resumed)
+    assert second["resumed"] == 3 and second["frames"] == 5
+    with Frames(whole, stage="stylize") as a, Frames(resumed, stage="stylize") as b:
+        np.testing.assert_array_equal(a[:], b[:])
+
+
+def test_multipass_mode(clip_artifacts, tmp_path):
+    params = {**FAST, "multipass": {"passes": 2, "iterations": 4, "blend": 0.5}}
+    out = tmp_path / "mp.h5"
+    run_stage(clip_artifacts, out, params)
+    with stylize_stage.Stylized(out) as st:
+        assert list(st.evaluations) == [16, 10, 10, 10, 16, 10, 10, 10]
+
+
+def test_image_mode_end_to_end(tmp_path, capsys):
+    out = tmp_path / "cat.png"
+    rc = cli.main(
+        [
+            "image",
+            str(samples.source("styles/chelsea.png")),
+            str(samples.source("styles/rocket.jpg")),
+            "-o",
+            str(out),
+            "--size",
+            "64",
+            "--iterations",
+            "15",
+        ]
+    )
+    assert rc == 0
+    img = media.read_image(out)
+    assert img.shape[:2] == (42, 64)  # 451×300 at long side 64, both sides even
+    original = media.resize_image(
+        media.read_image(samples.source("styles/chelsea.png")), (64, 42)
+    ).astype(float)
+    assert np.abs(img - original).mean() > 3  # it changed the photo
+    rc = cli.main(["image", "nope.png", str(samples.source("styles/rocket.jpg")), "-o", "x.png"])
+    assert rc == 2 and "nope.png: no such image file" in capsys.readouterr().err
