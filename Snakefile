@@ -16,6 +16,7 @@ include: "workflow/rules/flow.smk"
 include: "workflow/rules/laplacian.smk"
 include: "workflow/rules/segment.smk"
 include: "workflow/rules/stylize.smk"
+include: "workflow/rules/cyclegan.smk"
 include: "workflow/rules/assemble.smk"
 
 

@@ -65,19 +65,19 @@ def fit_height(image: np.ndarray, height: int, max_width: int | None = None) -> 
 
 
 def side_by_side_frames(
-    inputs: Frames, outputs: Frames, style: np.ndarray, caption: str = "output"
+    inputs: Frames, outputs: Frames, style: np.ndarray | None, caption: str = "output"
 ):
-    """Yield input | output | style panels, all at the output's height."""
+    """Yield input | output (| style) panels, all at the output's height."""
     if len(inputs) != len(outputs):
         raise ArtifactError(
             f"{outputs.path} has {len(outputs)} frames but its input {inputs.path} has "
             f"{len(inputs)}"
         )
     w, h = outputs.size
-    style_panel = label(fit_height(style, h, max_width=2 * w), "style")
+    extra = [] if style is None else [label(fit_height(style, h, max_width=2 * w), "style")]
     for a, b in zip(inputs, outputs, strict=True):
         a = media.resize_image(a, (w, h))
-        row = np.concatenate([label(a, "input"), label(b, caption), style_panel], axis=1)
+        row = np.concatenate([label(a, "input"), label(b, caption), *extra], axis=1)
         if row.shape[1] % 2:
             row = row[:, :-1]
         yield row
@@ -86,13 +86,13 @@ def side_by_side_frames(
 def to_side_by_side(
     input_artifact: str | Path,
     output_artifact: str | Path,
-    style_file: str | Path,
+    style_file: str | Path | None,
     out: str | Path,
     params: dict,
     caption: str = "output",
 ) -> int:
-    """Encode input | output | style as one mp4."""
-    style = media.read_image(style_file)
+    """Encode input | output | style (when a style photo is given) as one mp4."""
+    style = media.read_image(style_file) if style_file else None
     with Frames(input_artifact, stage=None) as inputs, Frames(output_artifact, stage=None) as outs:
         rows = side_by_side_frames(inputs, outs, style, caption)
         n = media.write_video(

@@ -292,6 +292,44 @@ def cmd_image(args) -> None:
     )
 
 
+def cmd_cyclegan(args) -> None:
+    from pvst import cyclegan
+
+    job = resolve_job(args, "cyclegan")
+    cyclegan.run(job.inputs["frames"], job.inputs["checkpoint"], job.out, job.params, job.key)
+
+
+def cmd_cyclegan_train(args) -> None:
+    from pvst import cyclegan_train
+
+    params = {
+        k: v
+        for k, v in {
+            "epochs": args.epochs,
+            "decay_epochs": args.decay_epochs,
+            "lr": args.lr,
+            "lambda_cycle": args.lambda_cycle,
+            "lambda_identity": args.lambda_identity,
+            "pool": args.pool,
+            "load_size": args.load_size,
+            "crop_size": args.crop_size,
+            "batch": args.batch,
+            "device": args.device,
+            "seed": args.seed,
+            "max_steps": args.max_steps,
+            "save_every": args.save_every,
+        }.items()
+        if v is not None
+    }
+    history = cyclegan_train.train(args.a, args.b, args.out, params)
+    if history:
+        log.info(
+            "trained %d steps; last: %s",
+            len(history),
+            {k: round(v, 4) for k, v in history[-1].items() if isinstance(v, float)},
+        )
+
+
 def cmd_flow_preview(args) -> None:
     from pvst import flow_stage, media
     from pvst.frames import Frames
@@ -320,8 +358,6 @@ def cmd_assemble(args) -> None:
     if out.suffix.lower() == ".gif":
         assemble.to_gif(args.artifact, out, params)
     elif args.input_frames:
-        if not args.style:
-            raise PvstError("pvst assemble: a side-by-side needs --style PHOTO")
         assemble.to_side_by_side(
             args.input_frames, args.artifact, args.style, out, params, caption=args.caption
         )
@@ -343,31 +379,24 @@ def cmd_plan(args) -> None:
     rows = []
     for video in videos:
         for variant in variants:
-            for stage in STAGES:
-                try:
-                    art = plan.artifact(stage, video, variant)
-                except PvstError as exc:
-                    rows.append(
-                        {
-                            "video": video,
-                            "variant": variant,
-                            "stage": stage,
-                            "path": None,
-                            "exists": False,
-                            "error": str(exc),
-                        }
-                    )
-                    continue
+            base = {"video": video, "variant": variant}
+            try:
+                arts = plan.needed(video, variant)
+            except PvstError as exc:
                 rows.append(
-                    {
-                        "video": video,
-                        "variant": variant,
-                        "stage": stage,
-                        "path": art.path,
-                        "exists": Path(art.path).exists(),
-                        "params": art.params,
-                    }
+                    {**base, "stage": "-", "path": None, "exists": False, "error": str(exc)}
                 )
+                continue
+            rows += [
+                {
+                    **base,
+                    "stage": art.stage,
+                    "path": art.path,
+                    "exists": Path(art.path).exists(),
+                    "params": art.params,
+                }
+                for art in arts
+            ]
     if args.json:
         print(json.dumps(rows, indent=2))
         return
@@ -441,6 +470,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", help="take the stylize and segmentation sections from here")
     p.add_argument("--variant", default=config.DEFAULT_VARIANT, help="of that configuration")
 
+    p = add("cyclegan", cmd_cyclegan, "translate every frame with a CycleGAN generator")
+    add_job_arguments(p)
+
+    p = add(
+        "cyclegan-train",
+        cmd_cyclegan_train,
+        "train a CycleGAN between two image domains (resumes from OUT)",
+    )
+    p.add_argument("a", help="domain A: a folder of images, or a frames artifact (.h5)")
+    p.add_argument("b", help="domain B: a folder of images")
+    p.add_argument("--out", required=True, help="folder for checkpoints, losses and samples")
+    p.add_argument("--epochs", type=int, help="epochs at the initial rate (default 100)")
+    p.add_argument("--decay-epochs", type=int, help="epochs of linear decay (default 100)")
+    p.add_argument("--lr", type=float, help="Adam learning rate (default 2e-4)")
+    p.add_argument("--lambda-cycle", type=float, help="cycle weight (default 10)")
+    p.add_argument("--lambda-identity", type=float, help="identity weight (default 0.5)")
+    p.add_argument("--pool", type=int, help="image pool size (default 50)")
+    p.add_argument("--load-size", type=int, help="short side before cropping (default 286)")
+    p.add_argument("--crop-size", type=int, help="training crop (default 256)")
+    p.add_argument("--batch", type=int, help="batch size (default 1)")
+    p.add_argument("--device", help="auto, cpu, cuda")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--max-steps", type=int, help="stop after this many steps in all")
+    p.add_argument("--save-every", type=int, help="epochs between checkpoints (default 1)")
+
     p = add("stylize", cmd_stylize, "stylize every frame (resumes an interrupted run)")
     add_job_arguments(p)
     p.add_argument("--threads", type=int, help="torch CPU threads")
@@ -463,7 +517,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("artifact", help="an artifact holding frames (frames, stylize, cyclegan)")
     p.add_argument("-o", "--out", required=True, help="output .mp4 or .gif")
     p.add_argument("--input-frames", help="the input frames artifact: makes a side-by-side")
-    p.add_argument("--style", help="the style photo shown in a side-by-side")
+    p.add_argument("--style", help="the style photo shown in a side-by-side (if any)")
     p.add_argument("--caption", default="output", help="label of the output panel")
     p.add_argument("--params", help="the assemble section as JSON")
     p.add_argument("--config", help=f"configuration file (default {DEFAULT_CONFIG})")

@@ -19,6 +19,8 @@ from pvst.errors import ConfigError
 
 SCHEMA_PATH = Path(__file__).parent / "schemas" / "config.schema.yaml"
 DEFAULT_VARIANT = "stylized"
+# results/{video}_cyclegan.mp4: the CycleGAN baseline, a variant with no overrides of its own
+CYCLEGAN_VARIANT = "cyclegan"
 # Names that end preview targets (results/{video}_{variant}_{name}.mp4), so no variant may
 # take them; the schema lists the same names.
 RESERVED_NAMES = ["sbs", "flow", "segments", "cyclegan", "metrics"]
@@ -183,14 +185,14 @@ def merge(base: dict, *overrides: dict | None) -> dict:
 
 
 def variant_names(config: dict) -> list[str]:
-    """Configured variants, the default one first."""
+    """Configured variants, the default one first, the CycleGAN baseline last."""
     names = [DEFAULT_VARIANT] + [v for v in config["variants"] if v != DEFAULT_VARIANT]
-    return names
+    return [*names, CYCLEGAN_VARIANT]
 
 
 def section(config: dict, name: str, video: str, variant: str = DEFAULT_VARIANT) -> dict:
     """The effective section `name` for one video and variant: base, then video, then variant."""
-    if variant != DEFAULT_VARIANT and variant not in config["variants"]:
+    if variant not in (DEFAULT_VARIANT, CYCLEGAN_VARIANT) and variant not in config["variants"]:
         known = ", ".join(variant_names(config))
         raise ConfigError(f"unknown variant '{variant}' (configured: {known})")
     entry = config["videos"].get(video, {})

@@ -81,6 +81,7 @@ STAGES: dict[str, Stage] = {
             "laplacian": lambda p: p["lambda"] > 0 or p["postprocess"]["method"] == "closed_form"
         },
     ),
+    "cyclegan": Stage("cyclegan", ("frames", "checkpoint"), execution=("batch", "device")),
 }
 
 
@@ -204,6 +205,17 @@ class Plan:
             return self.video_file(video)
         if role == "style":
             return self.style_file(video, variant)
+        if role == "checkpoint":
+            path = self.params("cyclegan", video, variant)["checkpoint"]
+            if not path:
+                raise PvstError(
+                    f"results/{video}_cyclegan.mp4 needs cyclegan.checkpoint: a generator such "
+                    "as pytorch-CycleGAN-and-pix2pix's summer2winter_yosemite latest_net_G.pth, "
+                    "or one trained with `pvst cyclegan-train`"
+                )
+            if (self.root / path).exists():
+                return path
+            raise PvstError(self._missing(path, "the CycleGAN checkpoint"))
         raise PvstError(f"unknown input role '{role}'")  # pragma: no cover - programming error
 
     def _param_files(self, stage: str, params: dict) -> dict[str, str]:
@@ -219,6 +231,25 @@ class Plan:
                     raise PvstError(self._missing(value, f"{stage}'s {dotted}"))
                 out[dotted.replace(".", "_")] = value
         return out
+
+    def result(self, video: str, variant: str = cfgmod.DEFAULT_VARIANT) -> Artifact:
+        """The artifact whose frames are a variant's video: stylized, or translated."""
+        stage = "cyclegan" if variant == cfgmod.CYCLEGAN_VARIANT else "stylize"
+        return self.artifact(stage, video, variant)
+
+    def needed(self, video: str, variant: str = cfgmod.DEFAULT_VARIANT) -> list[Artifact]:
+        """Every artifact a variant's video needs, upstream first."""
+        order: list[Artifact] = []
+
+        def visit(art: Artifact) -> None:
+            for role in art.inputs:
+                if role in STAGES:
+                    visit(self.artifact(role, video, variant))
+            if art not in order:
+                order.append(art)
+
+        visit(self.result(video, variant))
+        return order
 
     def find(self, stage: str, video: str, key: str) -> Artifact:
         """The artifact named results/{video}/{stage}-{key}.h5 by some configured variant."""

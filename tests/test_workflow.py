@@ -117,3 +117,23 @@ def test_flow_runs_in_parts_then_merges(tiny_project):
     assert not list((tiny_project / "results").rglob("parts/*.h5"))  # temporary parts removed
     info = media.probe(tiny_project / "results" / "tiny_stylized_flow.mp4")
     assert info.width == 3 * 64
+
+
+def test_cyclegan_baseline_target(tiny_project):
+    import torch
+
+    from pvst.cyclegan import ResnetGenerator
+
+    proc = run_snakemake(tiny_project, "-n", "results/tiny_cyclegan.mp4", check=False)
+    assert proc.returncode != 0
+    assert "needs cyclegan.checkpoint" in proc.stdout + proc.stderr
+    ckpt = tiny_project / "data" / "latest_net_G.pth"
+    torch.manual_seed(0)
+    torch.save(ResnetGenerator().state_dict(), ckpt)
+    cfg = {**TINY, "cyclegan": {"checkpoint": "data/latest_net_G.pth"}}
+    write_config(tiny_project, cfg)
+    run_snakemake(tiny_project, "results/tiny_cyclegan.mp4", "results/tiny_cyclegan_sbs.mp4")
+    info = media.probe(tiny_project / "results" / "tiny_cyclegan.mp4")
+    assert (info.width, info.height) == (64, 28)
+    assert media.probe(tiny_project / "results" / "tiny_cyclegan_sbs.mp4").width == 128  # no style
+    assert not list((tiny_project / "results" / "tiny").glob("stylize-*.h5"))

@@ -2,8 +2,11 @@
 
 
 def result_artifact(wc):
-    """The artifact whose frames are the result of a variant."""
-    return artifact_of("stylize")(wc)
+    """The artifact whose frames are the result of a variant (stylized, or the CycleGAN's)."""
+    try:
+        return PLAN.result(wc.video, wc.variant).path
+    except PvstError as exc:
+        raise WorkflowError(str(exc)) from None
 
 
 rule assemble:
@@ -22,15 +25,21 @@ rule assemble:
         "{PVST} assemble {input.art:q} -o {output:q} --params {params.p:q} --log {log:q}"
 
 
+def sbs_style(wc):
+    """The style photo shown in a side-by-side (none for the CycleGAN baseline)."""
+    return [] if wc.variant == pvst_config.CYCLEGAN_VARIANT else style_of(wc)
+
+
 rule side_by_side:
     input:
         art=result_artifact,
         frames=artifact_of("frames"),
-        style=style_of,
+        style=sbs_style,
     output:
         "results/{video}_{variant}_sbs.mp4",
     params:
         p=section_json("assemble"),
+        style=lambda wc, input: f"--style {shlex.quote(str(input.style))}" if input.style else "",
     log:
         "results/logs/{video}_{variant}.sbs.log",
     resources:
@@ -38,8 +47,7 @@ rule side_by_side:
         runtime=30,
     shell:
         "{PVST} assemble {input.art:q} -o {output:q} --input-frames {input.frames:q}"
-        " --style {input.style:q} --caption {wildcards.variant:q} --params {params.p:q}"
-        " --log {log:q}"
+        " {params.style} --caption {wildcards.variant:q} --params {params.p:q} --log {log:q}"
 
 
 rule gif:
