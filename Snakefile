@@ -16,7 +16,10 @@ include: "workflow/rules/flow.smk"
 include: "workflow/rules/laplacian.smk"
 include: "workflow/rules/segment.smk"
 include: "workflow/rules/stylize.smk"
+include: "workflow/rules/smooth.smk"
 include: "workflow/rules/cyclegan.smk"
+include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/figures.smk"
 include: "workflow/rules/assemble.smk"
 
 

@@ -47,11 +47,19 @@ def _load_plan(args) -> Plan:
 
 
 def _validated_section(section: str, raw: str) -> dict:
+    """A section (or a dotted sub-section) given as JSON, checked and filled in."""
     try:
         value = json.loads(raw)
     except json.JSONDecodeError as exc:
         raise ConfigError(f"--params: not valid JSON ({exc})") from None
-    return config.validate({section: value}, source="--params")[section]
+    path = section.split(".")
+    wrapped = value
+    for key in reversed(path):
+        wrapped = {key: wrapped}
+    checked = config.validate(wrapped, source="--params")
+    for key in path:
+        checked = checked[key]
+    return checked
 
 
 def _ensure_inputs(inputs: dict[str, str]) -> None:
@@ -219,6 +227,20 @@ def cmd_segment_preview(args) -> None:
         media.write_video(args.out, rows, frames.fps, crf=20, preset="fast")
 
 
+def cmd_smooth(args) -> None:
+    from pvst import smooth_stage
+
+    job = resolve_job(args, "smooth")
+    smooth_stage.run(
+        job.inputs["stylize"],
+        job.inputs["frames"],
+        job.inputs.get("laplacian"),
+        job.out,
+        job.result,
+        job.key,
+    )
+
+
 def cmd_stylize(args) -> None:
     import torch
 
@@ -328,6 +350,68 @@ def cmd_cyclegan_train(args) -> None:
             len(history),
             {k: round(v, 4) for k, v in history[-1].items() if isinstance(v, float)},
         )
+
+
+def cmd_evaluate(args) -> None:
+    from pvst import evaluate
+
+    if args.params is not None:
+        params = _validated_section("evaluate", args.params)
+        inputs = dict(args.inputs or [])
+        missing = [r for r in ("frames", "result", "flow", "style") if r not in inputs]
+        if missing or not args.out:
+            raise PvstError(f"pvst evaluate: needs --out and --in {'/'.join(missing)}=PATH")
+        about = {"video": args.video or "", "variant": args.variant}
+        out = args.out
+    else:
+        if not args.video:
+            raise PvstError("pvst evaluate: give --video NAME (or --params and --in/--out)")
+        plan = _load_plan(args)
+        params = config.section(plan.config, "evaluate", args.video, args.variant)
+        inputs = plan.metrics_inputs(args.video, args.variant)
+        about = {"video": args.video, "variant": args.variant}
+        out = args.out or plan.metrics_path(args.video, args.variant)
+        params["flow_method_used"] = plan.eval_flow(args.video, args.variant).params["method"]
+    for role, path in inputs.items():
+        if not Path(path).exists():
+            raise PvstError(f"{path}: input '{role}' of the metrics does not exist yet")
+    if args.flow_method:
+        params["flow_method_used"] = args.flow_method
+    evaluate.evaluate(
+        inputs["frames"],
+        inputs["result"],
+        inputs["flow"],
+        inputs["style"],
+        inputs.get("segment"),
+        out,
+        params,
+        about,
+        inputs.get("stylize"),
+    )
+
+
+def cmd_figure(args) -> None:
+    from pvst import figures
+
+    if args.spec:
+        spec = json.loads(args.spec)
+        rows, frames, title = spec["rows"], spec["frames"], spec.get("title", "")
+    else:
+        plan = _load_plan(args)
+        rows, spec = plan.figure_rows(args.name)
+        frames, title = spec["frames"], spec.get("title", args.name)
+    figures.figure(rows, frames, title, args.out)
+
+
+def cmd_plots(args) -> None:
+    from pvst import evaluate, figures
+
+    out = Path(args.out_dir)
+    if args.metrics:
+        evaluate.table(args.metrics, out / "metrics.csv", out / "metrics.md")
+        figures.ewarp_vs_ssim(args.metrics, out / "ewarp_vs_ssim.png")
+    if args.stylized:
+        figures.loss_curves(args.stylized, out / "loss_curves.png")
 
 
 def cmd_flow_preview(args) -> None:
@@ -495,9 +579,38 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-steps", type=int, help="stop after this many steps in all")
     p.add_argument("--save-every", type=int, help="epochs between checkpoints (default 1)")
 
+    p = add(
+        "evaluate",
+        cmd_evaluate,
+        "metrics of a result video (warping error, edge SSIM, Gram distance, photorealism, time)",
+    )
+    add_job_arguments(p)
+    p.add_argument("--flow-method", help="the estimator the flow input was made with")
+
+    p = add("figure", cmd_figure, "one of the configured figures as a labelled frame grid")
+    p.add_argument("name", nargs="?", help="a figure of the configuration")
+    p.add_argument("--config", help=f"configuration file (default {DEFAULT_CONFIG})")
+    p.add_argument("--spec", help="resolved rows as JSON (as the Snakemake rule passes them)")
+    p.add_argument("-o", "--out", required=True, help="output .png")
+
+    p = add("plots", cmd_plots, "metrics table, loss curves and E_warp against edge SSIM")
+    p.add_argument("--metrics", nargs="*", default=[], help="metrics .json files")
+    p.add_argument(
+        "--stylized",
+        nargs="*",
+        default=[],
+        type=_role_path,
+        metavar="LABEL=PATH",
+        help="stylize artifacts for the loss curves",
+    )
+    p.add_argument("--out-dir", required=True, help="where the table and plots go")
+
     p = add("stylize", cmd_stylize, "stylize every frame (resumes an interrupted run)")
     add_job_arguments(p)
     p.add_argument("--threads", type=int, help="torch CPU threads")
+
+    p = add("smooth", cmd_smooth, "smooth the stylized frames (stylize.postprocess)")
+    add_job_arguments(p)
 
     p = add("segment", cmd_segment, "matched region labels for the frames and the style photo")
     add_job_arguments(p)

@@ -179,8 +179,11 @@ def run(
 ) -> None:
     """The stage: every frame through the generator, at the working size rounded to a
     multiple of 4."""
+    import time
+
     from pvst.stylize import pick_device
 
+    started = time.perf_counter()
     device = pick_device(params["device"])
     net = load_generator(checkpoint, device)
     with Frames(frames_path) as frames:
@@ -201,5 +204,11 @@ def run(
                     [media.resize_image(frames[t], (w, h)) for t in range(i, min(n, i + batch))]
                 )
                 ds[i : i + len(chunk)] = translate(net, chunk, batch)
-            f.attrs.update(fps=frames.fps, count=n, size=(w, h))
+            f.attrs.update(
+                fps=frames.fps,
+                count=n,
+                size=(w, h),
+                device=str(device),
+                seconds=time.perf_counter() - started,
+            )
     log.info("wrote %s", out)

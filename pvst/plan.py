@@ -18,6 +18,7 @@ from pvst.errors import PvstError
 from pvst.store import params_key
 
 RESULTS = "results"
+EVAL_FLOW_ORDER = ("dis", "farneback", "deepflow", "tvl1")
 DATA = "data"
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mpg", ".mpeg")
 
@@ -38,6 +39,7 @@ class Stage:
     choice: str | None = None
     alternatives: tuple[str, ...] = ()
     files: tuple[str, ...] = ()  # dotted parameters naming input files (tracked, not keyed)
+    elsewhere: tuple[str, ...] = ()  # keys of the section that another stage reads
     optional: dict = field(default_factory=dict)  # role -> predicate(params): needed?
 
     def roles(self, params: dict) -> tuple[str, ...]:
@@ -46,7 +48,9 @@ class Stage:
 
     def result_params(self, params: dict) -> dict:
         """The parameters that determine the stage's result."""
-        out = {k: v for k, v in params.items() if k not in self.execution}
+        out = {
+            k: v for k, v in params.items() if k not in self.execution and k not in self.elsewhere
+        }
         if self.choice:
             chosen = out.get(self.choice)
             out = {k: v for k, v in out.items() if k not in self.alternatives or k == chosen}
@@ -77,9 +81,13 @@ STAGES: dict[str, Stage] = {
         ("frames", "flow", "laplacian", "segment", "style"),
         execution=("device", "threads"),
         files=("vgg",),
-        optional={
-            "laplacian": lambda p: p["lambda"] > 0 or p["postprocess"]["method"] == "closed_form"
-        },
+        elsewhere=("postprocess",),
+        optional={"laplacian": lambda p: p["lambda"] > 0},
+    ),
+    "smooth": Stage(
+        "stylize.postprocess",
+        ("stylize", "frames", "laplacian"),
+        optional={"laplacian": lambda p: p["method"] == "closed_form"},
     ),
     "cyclegan": Stage("cyclegan", ("frames", "checkpoint"), execution=("batch", "device")),
 }
@@ -181,7 +189,11 @@ class Plan:
     # -- artifacts ---------------------------------------------------------------------------
     def params(self, stage: str, video: str, variant: str = cfgmod.DEFAULT_VARIANT) -> dict:
         """The effective parameters a stage reads for one video and variant."""
-        return cfgmod.section(self.config, STAGES[stage].section, video, variant)
+        name, *inner = STAGES[stage].section.split(".")
+        params = cfgmod.section(self.config, name, video, variant)
+        for key in inner:
+            params = params[key]
+        return params
 
     def artifact(self, stage: str, video: str, variant: str = cfgmod.DEFAULT_VARIANT) -> Artifact:
         """The artifact a stage makes for one video and variant."""
@@ -233,9 +245,13 @@ class Plan:
         return out
 
     def result(self, video: str, variant: str = cfgmod.DEFAULT_VARIANT) -> Artifact:
-        """The artifact whose frames are a variant's video: stylized, or translated."""
-        stage = "cyclegan" if variant == cfgmod.CYCLEGAN_VARIANT else "stylize"
-        return self.artifact(stage, video, variant)
+        """The artifact whose frames are a variant's video: stylized (and smoothed, unless
+        stylize.postprocess.method is none), or translated by the CycleGAN."""
+        if variant == cfgmod.CYCLEGAN_VARIANT:
+            return self.artifact("cyclegan", video, variant)
+        if self.params("smooth", video, variant)["method"] == "none":
+            return self.artifact("stylize", video, variant)
+        return self.artifact("smooth", video, variant)
 
     def needed(self, video: str, variant: str = cfgmod.DEFAULT_VARIANT) -> list[Artifact]:
         """Every artifact a variant's video needs, upstream first."""
@@ -251,12 +267,123 @@ class Plan:
         visit(self.result(video, variant))
         return order
 
+    # -- evaluation and figures ---------------------------------------------------------------
+    def eval_flow(self, video: str, variant: str = cfgmod.DEFAULT_VARIANT) -> Artifact:
+        """The flow of the input frames that the warping error uses: another estimator than
+        the stylizer's, consecutive pairs only, hard (unblurred) masks."""
+        flow = self.params("flow", video, variant)
+        ev = cfgmod.section(self.config, "evaluate", video, variant)
+        method = ev["flow_method"]
+        if method == flow["method"]:
+            method = next(m for m in EVAL_FLOW_ORDER if m != flow["method"])
+        params = {
+            **flow,
+            "method": method,
+            "long_term": [1],
+            "blur_sigma": 0.0,
+            "chunks": ev["chunks"],
+        }
+        frames = self.artifact("frames", video, variant)
+        key = stage_key("flow", params, [frames.key])
+        inputs = {"frames": frames.path, **self._param_files("flow", params)}
+        return Artifact("flow", video, key, params, inputs)
+
+    def metrics_path(self, video: str, variant: str) -> str:
+        return f"{RESULTS}/{video}_{variant}.metrics.json"
+
+    def metrics_inputs(self, video: str, variant: str) -> dict[str, str]:
+        """What the metrics of a result are computed from."""
+        base = cfgmod.DEFAULT_VARIANT if variant == cfgmod.CYCLEGAN_VARIANT else variant
+        inputs = {
+            "frames": self.artifact("frames", video, variant).path,
+            "result": self.result(video, variant).path,
+            "flow": self.eval_flow(video, variant).path,
+            "style": self.style_file(video, base),
+            "segment": self.artifact("segment", video, base).path,
+        }
+        if variant != cfgmod.CYCLEGAN_VARIANT:  # its effort: the optimisation's records
+            inputs["stylize"] = self.artifact("stylize", video, variant).path
+        return inputs
+
+    def figure_rows(self, name: str) -> tuple[list[dict], dict]:
+        """The rows of a configured figure, resolved to artifacts, and the figure's spec."""
+        try:
+            spec = self.config["figures"][name]
+        except KeyError:
+            known = ", ".join(self.config["figures"]) or "none"
+            raise PvstError(f"no figure '{name}' in the configuration (figures: {known})") from None
+        video = spec.get("video") or self.config["default_video"]
+        rows = []
+        for entry in spec["rows"]:
+            row, label = (
+                (entry, None) if isinstance(entry, str) else (entry["row"], entry.get("label"))
+            )
+            variant, _, what = row.partition(":")
+            if row == "input":
+                rows.append(
+                    {
+                        "label": label or "input",
+                        "kind": "frames",
+                        "path": self.artifact("frames", video).path,
+                    }
+                )
+            elif row == "style":
+                rows.append(
+                    {
+                        "label": label or "style photo",
+                        "kind": "style",
+                        "path": self.style_file(video),
+                    }
+                )
+            elif what == "segments":
+                rows.append(
+                    {
+                        "label": label or f"{variant}: regions",
+                        "kind": "segments",
+                        "path": self.artifact("segment", video, variant).path,
+                        "frames": self.artifact("frames", video, variant).path,
+                    }
+                )
+            elif what:
+                raise PvstError(
+                    f"figure '{name}': unknown row '{row}' (VARIANT or VARIANT:segments)"
+                )
+            else:
+                if row not in self.variants():
+                    raise PvstError(
+                        f"figure '{name}': '{row}' is not a variant "
+                        f"({', '.join(self.variants())}), input or style"
+                    )
+                desc = self.config["variants"].get(row, {}).get("description")
+                rows.append(
+                    {
+                        "label": label or desc or row,
+                        "kind": "frames",
+                        "path": self.result(video, row).path,
+                        "variant": row,
+                        "video": video,
+                    }
+                )
+        return rows, {**spec, "video": video}
+
+    def figure_results(self) -> list[tuple[str, str]]:
+        """(video, variant) of every result that some figure shows."""
+        out = []
+        for name in self.config["figures"]:
+            for row in self.figure_rows(name)[0]:
+                pair = (row.get("video"), row.get("variant"))
+                if row.get("variant") and pair not in out:
+                    out.append(pair)
+        return out
+
     def find(self, stage: str, video: str, key: str) -> Artifact:
         """The artifact named results/{video}/{stage}-{key}.h5 by some configured variant."""
         for variant in self.variants():
             art = self.artifact(stage, video, variant)
             if art.key == key:
                 return art
+            if stage == "flow" and self.eval_flow(video, variant).key == key:
+                return self.eval_flow(video, variant)
         raise PvstError(
             f"{artifact_path(video, stage, key)}: no configured variant of '{video}' makes this "
             "artifact (the configuration changed since it was asked for?)"

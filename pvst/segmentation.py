@@ -114,6 +114,15 @@ def warp_labels(labels: np.ndarray, flow: np.ndarray) -> np.ndarray:
     return labels[sy, sx]
 
 
+def resize_labels(labels: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """A label map resized to (height, width) with nearest neighbour."""
+    if labels.shape == tuple(shape):
+        return labels
+    return cv2.resize(
+        labels.astype(np.uint8), (shape[1], shape[0]), interpolation=cv2.INTER_NEAREST
+    ).astype(np.int64)
+
+
 def merge_small_regions(labels: np.ndarray, min_pixels: int) -> np.ndarray:
     """Give every connected region smaller than `min_pixels` the label of the neighbour it
     touches most."""

@@ -13,14 +13,12 @@ from __future__ import annotations
 import json
 import logging
 import shutil
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from pvst import matting, segment_stage, store, stylize
-from pvst.errors import PvstError
+from pvst import matting, segment_stage, segmentation, store, stylize
 from pvst.flow_stage import FlowSet
 from pvst.frames import Frames
 from pvst.laplacian_stage import Laplacians
@@ -125,7 +123,7 @@ def run(
         if params["style_size"]:
             style = segment_stage.style_at_working_size(style_path, (params["style_size"],) * 2)
         used = seg.used_labels()
-        style_labels = _resize_labels(seg.style_labels, style.shape[:2])
+        style_labels = segmentation.resize_labels(seg.style_labels, style.shape[:2])
         targets = stylize.style_targets(
             vgg, style, segment_stage.masks(style_labels, used), style_layers, device
         )
@@ -198,10 +196,8 @@ def run(
         _finish(
             out,
             frames,
-            laps,
             ckpt,
             passes,
-            params,
             record,
             key,
             flows.cuts,
@@ -218,16 +214,6 @@ def run(
             laps.close()
     ckpt.remove()
     return summary
-
-
-def _resize_labels(labels: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    if labels.shape == tuple(shape):
-        return labels
-    import cv2
-
-    return cv2.resize(
-        labels.astype(np.uint8), (shape[1], shape[0]), interpolation=cv2.INTER_NEAREST
-    ).astype(np.int64)
 
 
 def _temporal_and_init(
@@ -279,45 +265,31 @@ def _temporal_and_init(
 def _finish(
     out,
     frames: Frames,
-    laps,
     ckpt: Checkpoints,
     passes: int,
-    params: dict,
     record: dict,
     key: str,
     cuts: list[int],
     inputs: dict,
     device: str,
 ) -> None:
-    """Post-process the last pass's frames and write the artifact."""
+    """Write the artifact from the last pass's frames and every pass's records."""
     n, (w, h) = len(frames), frames.size
     last = passes - 1
-    post = params["postprocess"]
     losses, offsets, evals, seconds, retried, terms = [], [0], [], [], [], []
     with store.create(out, STAGE, record, key, inputs=inputs) as f:
         ds = store.create_stack(f, "frames", (n, h, w, 3), np.uint8)
-        previous = None
-        started = time.perf_counter()
         for t in range(n):
             records = [ckpt.load(p, t) for p in range(passes)]
-            rec = records[last]
-            image = np.clip(np.rint(rec["x"].transpose(1, 2, 0)), 0, 255).astype(np.uint8)
-            if post["method"] != "none":
-                lap = laps[t] if (laps and post["method"] == "closed_form") else None
-                if post["method"] == "closed_form" and lap is None:
-                    raise PvstError("postprocess closed_form needs the frames' Laplacians")
-                image = stylize.postprocess(
-                    image, frames[t], post, lap, previous if t not in cuts else None
-                )
-                previous = image
-            ds[t] = image
+            x = records[last]["x"]
+            ds[t] = np.clip(np.rint(x.transpose(1, 2, 0)), 0, 255).astype(np.uint8)
             hist = np.concatenate([r["losses"] for r in records])
             losses.append(hist)
             offsets.append(offsets[-1] + len(hist))
             evals.append(len(hist))
             seconds.append(sum(float(r["seconds"]) for r in records))
             retried.append(any(bool(r["retried"]) for r in records))
-            terms.append(json.loads(str(rec["terms"])))
+            terms.append(json.loads(str(records[last]["terms"])))
         store.write_array(f, "loss_history", np.concatenate(losses).astype(np.float32))
         store.write_array(f, "loss_offsets", np.asarray(offsets, np.int64))
         store.write_array(f, "evaluations", np.asarray(evals, np.int64))
@@ -331,7 +303,6 @@ def _finish(
             passes=passes,
             device=device,
             terms=json.dumps(terms),
-            postprocess_seconds=time.perf_counter() - started,
         )
     log.info(
         "wrote %s: %d frames, %d evaluations in %.1f s",

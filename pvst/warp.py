@@ -16,8 +16,10 @@ if TYPE_CHECKING:  # torch is imported lazily: flow jobs must not pay for it
 
 
 def warp_numpy(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
-    """Warp an H×W or H×W×C float image by an H×W×2 flow (x, y in pixels)."""
-    img = np.asarray(image, dtype=np.float32)
+    """Warp an H×W or H×W×C image by an H×W×2 flow (x, y in pixels); float64 input stays
+    float64, anything else is computed in float32."""
+    img = np.asarray(image)
+    img = img.astype(np.float64 if img.dtype == np.float64 else np.float32, copy=False)
     squeeze = img.ndim == 2
     if squeeze:
         img = img[..., None]

@@ -1,5 +1,6 @@
 """The Snakemake workflow, run for real in a temporary directory on a tiny clip."""
 
+import json
 import re
 import shutil
 
@@ -19,7 +20,11 @@ TINY = {
     "segmentation": {"auto": {"regions": 2}},
     "stylize": {"iterations": {"first": 8, "later": 4}, "optimizer": {"check_every": 4}},
     "assemble": {"preset": "ultrafast"},
-    "variants": {"crisp": {"assemble": {"crf": 8}}, "artistic": {"stylize": {"lambda": 0}}},
+    "variants": {
+        "crisp": {"assemble": {"crf": 8}},
+        "artistic": {"stylize": {"lambda": 0}},
+        "guided": {"stylize": {"postprocess": {"method": "guided"}}},
+    },
 }
 
 
@@ -48,10 +53,11 @@ def test_dry_run_of_the_default_target(tiny_project):
         "laplacian": 1,
         "segment": 1,
         "stylize": 1,
+        "smooth": 1,
         "assemble": 1,
         "side_by_side": 1,
         "all": 1,
-        "total": 13,
+        "total": 14,
     }
 
 
@@ -67,7 +73,7 @@ def test_real_run_of_the_whole_pipeline(tiny_project):
     assert (info.codec, info.width, info.height, info.fps) == ("h264", 64, 28, 25.0)
     assert media.probe(out / "tiny_stylized_sbs.mp4").width > 128
     assert (out / "tiny_stylized.gif").read_bytes()[:3] == b"GIF"
-    for stage in ("frames", "flow", "laplacian", "segment", "stylize"):
+    for stage in ("frames", "flow", "laplacian", "segment", "stylize", "smooth"):
         assert len(list((out / "tiny").glob(f"{stage}-*.h5"))) == 1, stage
     assert (tiny_project / "data" / "styles" / "coffee.png").exists()  # sample fetched by a rule
     logs = list((out / "logs").rglob("*.log"))
@@ -83,7 +89,10 @@ def test_real_run_of_the_whole_pipeline(tiny_project):
     # one without the photorealism term reuses frames, flow and segments, and needs no
     # Laplacians
     artistic = run_snakemake(tiny_project, "results/tiny_artistic.mp4", "-n")
-    assert job_counts(artistic.stdout) == {"stylize": 1, "assemble": 1, "total": 2}
+    assert job_counts(artistic.stdout) == {"stylize": 1, "smooth": 1, "assemble": 1, "total": 3}
+    # one that only smooths differently reuses the optimisation
+    guided = run_snakemake(tiny_project, "results/tiny_guided.mp4", "-n")
+    assert job_counts(guided.stdout) == {"smooth": 1, "assemble": 1, "total": 2}
 
 
 def test_missing_clip_and_unknown_variant_messages(tiny_project):
@@ -137,3 +146,44 @@ def test_cyclegan_baseline_target(tiny_project):
     assert (info.width, info.height) == (64, 28)
     assert media.probe(tiny_project / "results" / "tiny_cyclegan_sbs.mp4").width == 128  # no style
     assert not list((tiny_project / "results" / "tiny").glob("stylize-*.h5"))
+
+
+def test_figures_target_reuses_the_cache_and_goes_into_the_report(tiny_project):
+    cfg = {
+        **TINY,
+        "variants": {
+            **TINY["variants"],
+            "noseg": {
+                "description": "α 5, no masks",
+                "segmentation": {"method": "none"},
+                "stylize": {"postprocess": {"method": "none"}},
+            },
+        },
+        "figures": {
+            "fig": {
+                "title": "tiny",
+                "frames": [0, -1],
+                "rows": ["input", "stylized", "noseg", "stylized:segments", "style"],
+            }
+        },
+    }
+    write_config(tiny_project, cfg)
+    run_snakemake(tiny_project, "figures")
+    fig_dir = tiny_project / "results" / "figures"
+    for name in ("fig.png", "loss_curves.png", "ewarp_vs_ssim.png", "metrics.csv", "metrics.md"):
+        assert (fig_dir / name).stat().st_size > 200, name
+    figure = media.read_image(fig_dir / "fig.png")
+    assert figure.shape[0] > 5 * 28  # five rows of 28 px frames
+    table = (fig_dir / "metrics.csv").read_text().splitlines()
+    assert len(table) == 3 and table[1].startswith("tiny,stylized,")
+    metrics = json.loads((tiny_project / "results" / "tiny_stylized.metrics.json").read_text())
+    assert metrics["warping_error"]["flow"] == "dis"  # not the stylizer's deepflow
+    assert again_nothing_to_do(tiny_project, "figures")
+
+    proc = run_snakemake(tiny_project, "figures", "--report", "report.html")
+    report = tiny_project / "report.html"
+    assert report.stat().st_size > 10000, proc.stderr[-2000:]
+
+
+def again_nothing_to_do(workdir, *targets) -> bool:
+    return "Nothing to be done" in run_snakemake(workdir, *targets, "-n").stdout

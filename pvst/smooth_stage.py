@@ -1,0 +1,67 @@
+"""Smooth stage: the post-process of the stylized frames (stylize.postprocess), an artifact of
+its own so that changing it never reruns the optimisation."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+
+from pvst import store, stylize
+from pvst.errors import PvstError
+from pvst.frames import Frames
+from pvst.laplacian_stage import Laplacians
+from pvst.logs import progress
+
+log = logging.getLogger(__name__)
+STAGE = "smooth"
+
+
+def run(
+    stylize_path: str | Path,
+    frames_path: str | Path,
+    laplacian_path: str | Path | None,
+    out: str | Path,
+    params: dict,
+    key: str = "",
+) -> None:
+    """Smooth every stylized frame (a closed-form solve starts from the previous frame's
+    result, except at scene cuts)."""
+    if params["method"] == "closed_form" and not laplacian_path:
+        raise PvstError("postprocess closed_form needs the frames' Laplacians")
+    started = time.perf_counter()
+    laps = Laplacians(laplacian_path) if laplacian_path else None
+    inputs = {"stylize": str(stylize_path), "frames": str(frames_path)}
+    if laplacian_path:
+        inputs["laplacian"] = str(laplacian_path)
+    try:
+        with (
+            Frames(stylize_path, stage="stylize") as styled,
+            Frames(frames_path) as frames,
+            store.create(out, STAGE, params, key, inputs=inputs) as f,
+        ):
+            n, (w, h) = len(styled), styled.size
+            cuts = set(json.loads(styled.attrs.get("cuts", "[]")))
+            log.info("smoothing %d frames of %d×%d (%s)", n, w, h, params["method"])
+            ds = store.create_stack(f, "frames", (n, h, w, 3), np.uint8)
+            previous = None
+            for t in progress(range(n), n, "smooth", "frame"):
+                lap = laps[t] if params["method"] == "closed_form" else None
+                image = stylize.postprocess(
+                    styled[t], frames[t], params, lap, None if t in cuts else previous
+                )
+                ds[t] = previous = image
+            f.attrs.update(
+                fps=styled.fps,
+                count=n,
+                size=(w, h),
+                cuts=json.dumps(sorted(cuts)),
+                seconds=time.perf_counter() - started,
+            )
+    finally:
+        if laps:
+            laps.close()
+    log.info("wrote %s", out)

@@ -1,0 +1,34 @@
+# Metrics of a result video: results/{video}_{variant}.metrics.json. The flow they need (of the
+# input frames, by another estimator than the stylizer's) is made by the flow rules.
+
+
+def metrics_inputs(wc):
+    try:
+        return PLAN.metrics_inputs(wc.video, wc.variant)
+    except PvstError as exc:
+        raise WorkflowError(str(exc)) from None
+
+
+def evaluate_params(wc):
+    params = pvst_config.section(CFG, "evaluate", wc.video, wc.variant)
+    return json.dumps(params, sort_keys=True)
+
+
+rule evaluate:
+    input:
+        unpack(metrics_inputs),
+    output:
+        "results/{video}_{variant}.metrics.json",
+    params:
+        p=evaluate_params,
+        inputs=lambda wc: in_args(metrics_inputs(wc)),
+        method=lambda wc: PLAN.eval_flow(wc.video, wc.variant).params["method"],
+    log:
+        "results/logs/{video}_{variant}.evaluate.log",
+    resources:
+        mem_mb=3000,
+        runtime=60,
+    shell:
+        "{PVST} evaluate --params {params.p:q} {params.inputs} --flow-method {params.method}"
+        " --video {wildcards.video:q} --variant {wildcards.variant:q} --out {output:q}"
+        " --log {log:q}"
