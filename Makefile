@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.pvst-installed
 CORES ?= 2
 
-.PHONY: setup test demo lint format bench lock clean
+.PHONY: setup test demo lint format bench lock clean pull
 
 setup: $(STAMP)
 
@@ -35,9 +35,19 @@ format: setup
 bench: setup
 	$(BIN)/python benchmarks/bench.py --json results/bench.json
 
+# dvc.yaml is generated from the configuration; regenerate it after changing config/config.yaml.
+dvc.yaml: config/config.yaml $(STAMP)
+	$(BIN)/python -m pvst dvc-yaml
+
+# Fetch the tracked results from the DVC remote and tell Snakemake they are up to date.
+pull: setup
+	$(BIN)/dvc pull
+	$(BIN)/snakemake --cores 1 --touch tracked
+
 # Re-pin the whole environment after changing pyproject.toml.
 lock:
 	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^pvst' > requirements.lock
 
 clean:
-	rm -rf results/* .snakemake
+	find results -mindepth 1 -not -name README.md -delete
+	rm -rf .snakemake

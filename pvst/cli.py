@@ -414,6 +414,27 @@ def cmd_plots(args) -> None:
         figures.loss_curves(args.stylized, out / "loss_curves.png")
 
 
+def cmd_dvc_yaml(args) -> None:
+    from pvst import dvc
+
+    cfg_path = args.config or DEFAULT_CONFIG
+    text = dvc.generate(cfg_path)
+    out = Path(args.out)
+    if args.check:
+        if not out.is_file() or out.read_text() != text:
+            raise PvstError(
+                f"{out} is out of date with {cfg_path}: run `make dvc.yaml` (or "
+                "`pvst dvc-yaml`) and commit it"
+            )
+        log.info("%s is up to date with %s", out, cfg_path)
+        return
+    from pvst.store import atomic_path
+
+    with atomic_path(out) as tmp:
+        tmp.write_text(text)
+    log.info("wrote %s (%d stages)", out, text.count("    cmd: "))
+
+
 def cmd_flow_preview(args) -> None:
     from pvst import flow_stage, media
     from pvst.frames import Frames
@@ -636,6 +657,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", help=f"configuration file (default {DEFAULT_CONFIG})")
     p.add_argument("--video", help="take the assemble section of this video")
     p.add_argument("--variant", default=config.DEFAULT_VARIANT)
+
+    p = add("dvc-yaml", cmd_dvc_yaml, "write dvc.yaml from the configuration (or --check it)")
+    p.add_argument("--config", help=f"configuration file (default {DEFAULT_CONFIG})")
+    p.add_argument("-o", "--out", default="dvc.yaml")
+    p.add_argument("--check", action="store_true", help="fail if the file is out of date")
 
     p = add("info", cmd_info, "print how artifacts were made (stage, parameters, inputs, shapes)")
     p.add_argument("artifacts", nargs="+")

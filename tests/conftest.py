@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -85,3 +86,10 @@ def run_snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 
     if check and proc.returncode != 0:
         raise AssertionError(f"snakemake {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
     return proc
+
+
+def job_counts(stdout: str) -> dict[str, int]:
+    """Parse Snakemake's 'Job stats' table."""
+    assert "Job stats:" in stdout, stdout[-3000:]
+    table = stdout.split("Job stats:")[1]
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)}

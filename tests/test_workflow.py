@@ -1,13 +1,12 @@
 """The Snakemake workflow, run for real in a temporary directory on a tiny clip."""
 
 import json
-import re
 import shutil
 
 import pytest
 
 from pvst import media
-from tests.conftest import run_snakemake, write_config
+from tests.conftest import job_counts, run_snakemake, write_config
 
 pytestmark = pytest.mark.slow
 
@@ -26,12 +25,6 @@ TINY = {
         "guided": {"stylize": {"postprocess": {"method": "guided"}}},
     },
 }
-
-
-def job_counts(stdout: str) -> dict[str, int]:
-    """Parse Snakemake's 'Job stats' table."""
-    table = stdout.split("Job stats:")[1]
-    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)}
 
 
 @pytest.fixture

@@ -9,9 +9,18 @@ def result_artifact(wc):
         raise WorkflowError(str(exc)) from None
 
 
+def result_stamp(kind):
+    def inner(wc):
+        return stamp(f"{wc.video}_{wc.variant}.{kind}", result_artifact(wc),
+                     pvst_config.section(CFG, "assemble", wc.video, wc.variant))
+
+    return inner
+
+
 rule assemble:
     input:
         art=result_artifact,
+        stamp=result_stamp("mp4"),
     output:
         "results/{video}_{variant}.mp4",
     params:
@@ -35,6 +44,7 @@ rule side_by_side:
         art=result_artifact,
         frames=artifact_of("frames"),
         style=sbs_style,
+        stamp=result_stamp("sbs"),
     output:
         "results/{video}_{variant}_sbs.mp4",
     params:
@@ -53,6 +63,7 @@ rule side_by_side:
 rule gif:
     input:
         art=result_artifact,
+        stamp=result_stamp("gif"),
     output:
         "results/{video}_{variant}.gif",
     params:

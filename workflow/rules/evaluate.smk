@@ -9,6 +9,10 @@ def metrics_inputs(wc):
         raise WorkflowError(str(exc)) from None
 
 
+def metrics_stamp(wc):
+    return stamp(f"{wc.video}_{wc.variant}.metrics", metrics_inputs(wc), evaluate_params(wc))
+
+
 def evaluate_params(wc):
     params = pvst_config.section(CFG, "evaluate", wc.video, wc.variant)
     return json.dumps(params, sort_keys=True)
@@ -17,6 +21,7 @@ def evaluate_params(wc):
 rule evaluate:
     input:
         unpack(metrics_inputs),
+        stamp=metrics_stamp,
     output:
         "results/{video}_{variant}.metrics.json",
     params:

@@ -37,6 +37,7 @@ def figure_stylized(wc):
 rule figure:
     input:
         figure_inputs,
+        lambda wc: stamp(f"figure-{wc.figure}", figure_spec(wc)),
     output:
         report("results/figures/{figure}.png", category="Figures"),
     wildcard_constraints:
@@ -53,6 +54,7 @@ rule plots:
     input:
         metrics=figure_metrics,
         stylized=lambda wc: list(figure_stylized(wc).values()),
+        stamp=lambda wc: stamp("plots", figure_metrics(wc), figure_stylized(wc)),
     output:
         table=report("results/figures/metrics.csv", category="Metrics"),
         markdown="results/figures/metrics.md",
