@@ -212,19 +212,13 @@ def cmd_segment(args) -> None:
 
 
 def cmd_segment_preview(args) -> None:
-    from pvst import media, segment_stage
+    from pvst import segment_stage
     from pvst.frames import Frames
 
     with Frames(args.frames) as frames, segment_stage.Segmentation(args.segments) as seg:
         style = segment_stage.style_at_working_size(args.style, frames.size)
         rows = segment_stage.preview_rows(frames, seg, style)
-        if args.out.endswith(".png"):
-            for t, row in enumerate(rows):
-                if t == args.frame:
-                    media.write_image(args.out, row)
-                    return
-            raise PvstError(f"{args.segments}: has no frame {args.frame}")
-        media.write_video(args.out, rows, frames.fps, crf=20, preset="fast")
+        write_preview(rows, args, frames.fps, args.segments)
 
 
 def cmd_smooth(args) -> None:
@@ -414,6 +408,19 @@ def cmd_plots(args) -> None:
         figures.loss_curves(args.stylized, out / "loss_curves.png")
 
 
+def write_preview(rows, args, fps: float, source: str) -> None:
+    """Preview rows to an mp4, or frame `args.frame` of them to a png."""
+    from pvst import media
+
+    if args.out.endswith(".png"):
+        for t, row in enumerate(rows):
+            if t == args.frame:
+                media.write_image(args.out, row)
+                return
+        raise PvstError(f"{source}: has no frame {args.frame}")
+    media.write_video(args.out, rows, fps, crf=20, preset="fast")
+
+
 def cmd_dvc_yaml(args) -> None:
     from pvst import dvc
 
@@ -436,18 +443,11 @@ def cmd_dvc_yaml(args) -> None:
 
 
 def cmd_flow_preview(args) -> None:
-    from pvst import flow_stage, media
+    from pvst import flow_stage
     from pvst.frames import Frames
 
     with Frames(args.frames) as frames, flow_stage.FlowSet(args.flow) as flows:
-        rows = flow_stage.preview_rows(frames, flows, args.j)
-        if args.out.endswith(".png"):
-            for t, row in enumerate(rows):
-                if t == args.frame:
-                    media.write_image(args.out, row)
-                    return
-            raise PvstError(f"{args.flow}: has no frame {args.frame}")
-        media.write_video(args.out, rows, frames.fps, crf=20, preset="fast")
+        write_preview(flow_stage.preview_rows(frames, flows, args.j), args, frames.fps, args.flow)
 
 
 def cmd_assemble(args) -> None:

@@ -80,6 +80,10 @@ class Builder:
         self.stages[name] = stage
         self.outs.update(outs + (metrics or []))
 
+    def selects(self, video: str, variant: str) -> list[str]:
+        """The arguments with which a `pvst` stage command reads its own configuration."""
+        return ["--config", self.config_path, "--video", video, "--variant", variant]
+
     def pvst(self, *args: str) -> str:
         return "python -m pvst " + " ".join(shlex.quote(a) for a in args)
 
@@ -115,12 +119,7 @@ class Builder:
                 result,
                 "-o",
                 mp4,
-                "--config",
-                self.config_path,
-                "--video",
-                video,
-                "--variant",
-                variant,
+                *self.selects(video, variant),
             ),
             [result],
             [mp4],
@@ -141,12 +140,7 @@ class Builder:
                 *style_args,
                 "--caption",
                 variant,
-                "--config",
-                self.config_path,
-                "--video",
-                video,
-                "--variant",
-                variant,
+                *self.selects(video, variant),
             ),
             [result, frames, *style],
             [sbs],
@@ -155,9 +149,7 @@ class Builder:
         inputs = plan.metrics_inputs(video, variant)
         self.add(
             f"evaluate-{video}-{variant}",
-            self.pvst(
-                "evaluate", "--config", self.config_path, "--video", video, "--variant", variant
-            ),
+            self.pvst("evaluate", *self.selects(video, variant)),
             list(inputs.values()),
             [],
             self._keys("evaluate", video, variant),
@@ -169,12 +161,7 @@ class Builder:
             f"{art.stage}-{video}-{art.key}",
             self.pvst(
                 art.stage,
-                "--config",
-                self.config_path,
-                "--video",
-                video,
-                "--variant",
-                variant,
+                *self.selects(video, variant),
                 "--out",
                 art.path,
             ),

@@ -17,6 +17,19 @@ from pvst import media, samples
 REPO = Path(__file__).resolve().parents[1]
 
 
+# The tiny project that the workflow tests run: the 12-frame clip at 64 px, few iterations.
+TINY = {
+    "default_video": "tiny",
+    "videos": {"tiny": {"video": "data/tiny.mp4", "style": "data/styles/coffee.png"}},
+    "frames": {"size": 64},
+    "flow": {"chunks": 2, "long_term": [1, 2]},
+    "laplacian": {"chunks": 2},
+    "segmentation": {"auto": {"regions": 2}},
+    "stylize": {"iterations": {"first": 8, "later": 4}, "optimizer": {"check_every": 4}},
+    "assemble": {"preset": "ultrafast"},
+}
+
+
 def ffmpeg(*args: str) -> None:
     """Run the same ffmpeg binary pvst uses, failing the test on error."""
     subprocess.run(

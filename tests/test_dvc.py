@@ -10,23 +10,14 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests import conftest
 from tests.conftest import REPO, job_counts, write_config
 
 pytestmark = pytest.mark.slow
 
 TINY = {
-    "default_video": "tiny",
-    "videos": {"tiny": {"video": "data/tiny.mp4", "style": "data/styles/coffee.png"}},
-    "frames": {"size": 64},
-    "flow": {"chunks": 2, "long_term": [1, 2]},
-    "laplacian": {"chunks": 2},
-    "segmentation": {"auto": {"regions": 2}},
-    "stylize": {
-        "alpha": 5,
-        "iterations": {"first": 8, "later": 4},
-        "optimizer": {"check_every": 4},
-    },
-    "assemble": {"preset": "ultrafast"},
+    **conftest.TINY,
+    "stylize": {**conftest.TINY["stylize"], "alpha": 5},
     "variants": {
         "noseg": {
             "segmentation": {"method": "none"},

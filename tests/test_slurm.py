@@ -13,20 +13,12 @@ from pathlib import Path
 import pytest
 
 from pvst import media
+from tests import conftest
 from tests.conftest import REPO, job_counts, run_snakemake, write_config
 
 pytestmark = [pytest.mark.slow, pytest.mark.slurm]
 
-TINY = {
-    "default_video": "tiny",
-    "videos": {"tiny": {"video": "data/tiny.mp4", "style": "data/styles/coffee.png"}},
-    "frames": {"size": 64, "max_frames": 6},
-    "flow": {"chunks": 2, "long_term": [1, 2]},
-    "laplacian": {"chunks": 2},
-    "segmentation": {"auto": {"regions": 2}},
-    "stylize": {"iterations": {"first": 6, "later": 3}, "optimizer": {"check_every": 3}},
-    "assemble": {"preset": "ultrafast"},
-}
+TINY = {**conftest.TINY, "frames": {"size": 64, "max_frames": 6}}
 
 
 def _why_not() -> str | None:

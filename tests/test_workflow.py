@@ -6,19 +6,13 @@ import shutil
 import pytest
 
 from pvst import media
+from tests import conftest
 from tests.conftest import job_counts, run_snakemake, write_config
 
 pytestmark = pytest.mark.slow
 
 TINY = {
-    "default_video": "tiny",
-    "videos": {"tiny": {"video": "data/tiny.mp4", "style": "data/styles/coffee.png"}},
-    "frames": {"size": 64},
-    "flow": {"chunks": 2, "long_term": [1, 2]},
-    "laplacian": {"chunks": 2},
-    "segmentation": {"auto": {"regions": 2}},
-    "stylize": {"iterations": {"first": 8, "later": 4}, "optimizer": {"check_every": 4}},
-    "assemble": {"preset": "ultrafast"},
+    **conftest.TINY,
     "variants": {
         "crisp": {"assemble": {"crf": 8}},
         "artistic": {"stylize": {"lambda": 0}},
