@@ -81,6 +81,21 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
+def stamp(path: str | Path, what: object) -> str:
+    """Write `what` as JSON to `path` unless the file already says exactly that.
+
+    Outputs with fixed names (results/{video}_{variant}.mp4, metrics, figures) take such a file
+    as an input: it becomes newer than them only when what they are made from changes, so they
+    are remade then even where Snakemake has no records of earlier runs (a fresh clone, results
+    fetched with `dvc pull`), and not otherwise."""
+    path = Path(path)
+    text = json.dumps(what, sort_keys=True, default=str)
+    if not path.is_file() or path.read_text() != text:
+        with atomic_path(path) as tmp:
+            tmp.write_text(text)
+    return str(path)
+
+
 @contextlib.contextmanager
 def create(
     path: str | Path,

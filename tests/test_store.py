@@ -127,3 +127,15 @@ def test_stale_temp_of_a_live_writer_is_kept(tmp_path):
     with store.atomic_path(path) as tmp:
         tmp.write_text("done")
     assert live.exists() and path.read_text() == "done"
+
+
+def test_a_stamp_is_rewritten_only_when_what_it_records_changes(tmp_path):
+    path = tmp_path / "stamps" / "a.json"
+    assert store.stamp(path, ["x.h5", {"crf": 18}]) == str(path)
+    os.utime(path, (1, 1))  # older than anything made after it
+    store.stamp(path, ["x.h5", {"crf": 18}])
+    assert path.stat().st_mtime == 1  # same content: untouched, nothing downstream reruns
+    store.stamp(path, ["x.h5", {"crf": 20}])
+    assert path.stat().st_mtime > 1
+    assert '"crf": 20' in path.read_text()
+    assert [p.name for p in path.parent.iterdir()] == ["a.json"]  # no temporary left behind

@@ -1,16 +1,15 @@
 # Shared wiring: the validated configuration, the plan, and small helpers for the rules.
 import json
-import os
 import re
 import shlex
 import sys
-from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 
 from pvst import config as pvst_config
 from pvst import dvc as pvst_dvc
 from pvst import samples as pvst_samples
+from pvst import store as pvst_store
 from pvst.errors import PvstError
 from pvst.plan import Plan
 
@@ -89,18 +88,8 @@ def style_of(wc):
 
 
 def stamp(name, *what):
-    """results/.stamps/NAME.json: what a named output (not keyed by its parameters, such as
-    results/{video}_{variant}.mp4) is made from. It is rewritten, and so becomes newer than
-    the output, only when that changes; then the output is remade even where Snakemake has no
-    metadata of earlier runs (a fresh clone, results fetched with dvc pull)."""
-    text = json.dumps(what, sort_keys=True, default=str)
-    path = Path("results/.stamps") / f"{name}.json"
-    if not path.is_file() or path.read_text() != text:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".tmp{os.getpid()}")
-        tmp.write_text(text)
-        tmp.replace(path)
-    return str(path)
+    """An input for outputs whose names do not hash their parameters (see pvst.store.stamp)."""
+    return pvst_store.stamp(f"results/.stamps/{name}.json", what)
 
 
 def in_args(inputs):
