@@ -34,4 +34,4 @@ rule all:
 # records them in dvc.lock without recomputing anything.
 rule tracked:
     input:
-        pvst_dvc.outputs(PLAN),
+        lambda wc: pvst_dvc.outputs(PLAN),

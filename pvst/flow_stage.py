@@ -190,12 +190,11 @@ def merge(
     return cuts
 
 
-class FlowSet:
+class FlowSet(store.Artifact):
     """Read access to a flow artifact, as the stylizer and the previews use it."""
 
     def __init__(self, path: str | Path, params: dict | None = None) -> None:
-        self.path = Path(path)
-        self._f = store.open_artifact(path, STAGE, params)
+        super().__init__(path, STAGE, params)
         self.long_term = [int(j) for j in self._f.attrs["long_term"]]
         self.cuts = [int(t) for t in self._f["cuts"][()]]
         self.count = int(self._f.attrs["count"])
@@ -229,15 +228,6 @@ class FlowSet:
 
     def stats(self) -> dict[str, np.ndarray]:
         return {s: self._f[f"stats/{s}"][()] for s in STATS}
-
-    def close(self) -> None:
-        self._f.close()
-
-    def __enter__(self) -> FlowSet:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
 
 # -- previews ----------------------------------------------------------------------------------

@@ -97,20 +97,19 @@ def save(
         f.attrs.update(fps=fps, count=len(frames), size=(frames.shape[2], frames.shape[1]))
 
 
-class Frames:
+class Frames(store.Artifact):
     """Read access to any artifact holding a 'frames' dataset (frames, stylized, translated)."""
 
     def __init__(
         self, path: str | Path, stage: str | None = STAGE, params: dict | None = None
     ) -> None:
-        self.path = Path(path)
-        self._file = store.open_artifact(path, stage, params)
-        if "frames" not in self._file:
-            self._file.close()
+        super().__init__(path, stage, params)
+        if "frames" not in self._f:
+            self._f.close()
             raise ArtifactError(f"{path}: has no 'frames' dataset")
-        self.data = self._file["frames"]
-        self.fps = float(self._file.attrs.get("fps", 25.0))
-        self.attrs = dict(self._file.attrs)
+        self.data = self._f["frames"]
+        self.fps = float(self._f.attrs.get("fps", 25.0))
+        self.attrs = dict(self._f.attrs)
 
     @property
     def size(self) -> tuple[int, int]:
@@ -126,12 +125,3 @@ class Frames:
     def __iter__(self):
         for i in range(len(self)):
             yield self.data[i]
-
-    def close(self) -> None:
-        self._file.close()
-
-    def __enter__(self) -> Frames:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()

@@ -71,12 +71,11 @@ def merge(
     log.info("wrote %s: %d Laplacians of %d×%d", out, n, *size)
 
 
-class Laplacians:
+class Laplacians(store.Artifact):
     """Read access to a laplacian artifact."""
 
     def __init__(self, path: str | Path, params: dict | None = None) -> None:
-        self.path = Path(path)
-        self._f = store.open_artifact(path, STAGE, params)
+        super().__init__(path, STAGE, params)
         self.count = int(self._f.attrs["count"])
 
     def __getitem__(self, t: int) -> sp.csr_matrix:
@@ -84,12 +83,3 @@ class Laplacians:
 
     def __len__(self) -> int:
         return self.count
-
-    def close(self) -> None:
-        self._f.close()
-
-    def __enter__(self) -> Laplacians:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()

@@ -330,12 +330,11 @@ def run(
     return fallbacks
 
 
-class Segmentation:
+class Segmentation(store.Artifact):
     """Read access to a segment artifact."""
 
     def __init__(self, path: str | Path, params: dict | None = None) -> None:
-        self.path = Path(path)
-        self._f = store.open_artifact(path, STAGE, params)
+        super().__init__(path, STAGE, params)
         self.names: list[str] = json.loads(self._f.attrs["names"])
         self.fallbacks = {int(k): v for k, v in json.loads(self._f.attrs["fallbacks"]).items()}
         self.style_fractions = {
@@ -354,15 +353,6 @@ class Segmentation:
             for lab, f in self.style_fractions.items()
             if f > min_fraction and self.fallbacks.get(lab, 0) >= 0
         )
-
-    def close(self) -> None:
-        self._f.close()
-
-    def __enter__(self) -> Segmentation:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
 
 def masks(labels: np.ndarray, used: list[int]) -> np.ndarray:

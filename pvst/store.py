@@ -15,7 +15,7 @@ import os
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import h5py
 import numpy as np
@@ -194,6 +194,24 @@ def open_artifact(
         f.close()
         raise
     return f
+
+
+class Artifact:
+    """Read access to one artifact (checked by open_artifact); a context manager that closes
+    its file."""
+
+    def __init__(self, path: str | Path, stage: str | None, params: Mapping | None = None) -> None:
+        self.path = Path(path)
+        self._f = open_artifact(path, stage, params)
+
+    def close(self) -> None:
+        self._f.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 def read_params(f: h5py.File) -> dict:

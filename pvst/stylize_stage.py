@@ -313,11 +313,11 @@ def _finish(
     )
 
 
-class Stylized:
+class Stylized(store.Artifact):
     """Read access to a stylize artifact's per-frame records."""
 
     def __init__(self, path: str | Path) -> None:
-        self._f = store.open_artifact(path, STAGE)
+        super().__init__(path, STAGE)
 
     def loss_history(self, t: int) -> np.ndarray:
         off = self._f["loss_offsets"]
@@ -337,12 +337,3 @@ class Stylized:
 
     def terms(self) -> list[dict]:
         return json.loads(self._f.attrs["terms"])
-
-    def close(self) -> None:
-        self._f.close()
-
-    def __enter__(self) -> Stylized:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
