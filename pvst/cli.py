@@ -284,6 +284,8 @@ def cmd_image(args) -> None:
         params["postprocess"]["method"] = args.postprocess
     if args.device:
         params["device"] = args.device
+    if args.method:
+        params["method"] = args.method
     config.validate({"stylize": params, "segmentation": seg_params}, source="pvst image")
     content = media.read_image(args.content)
     style = media.read_image(args.style)
@@ -297,6 +299,9 @@ def cmd_image(args) -> None:
         content, style, params, seg_params, args.content_mask, args.style_mask
     )
     media.write_image(args.out, image)
+    if not result.losses:
+        log.info("wrote %s: colour transfer, %.1f s", args.out, result.seconds)
+        return
     log.info(
         "wrote %s: %d evaluations, %.1f s, loss %.4g → %.4g; terms %s",
         args.out,
@@ -571,6 +576,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lambda", dest="lambda_", type=float, help="photorealism weight λ")
     p.add_argument("--segmentation", choices=["auto", "none"], help="without masks")
     p.add_argument("--postprocess", choices=["none", "closed_form", "guided", "local_affine"])
+    p.add_argument(
+        "--method",
+        choices=["optimise", "colour"],
+        help="optimise (default) or colour: the fast look, no network",
+    )
     p.add_argument("--device", help="auto, cpu, cuda")
     p.add_argument("--config", help="take the stylize and segmentation sections from here")
     p.add_argument("--variant", default=config.DEFAULT_VARIANT, help="of that configuration")

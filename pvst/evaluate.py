@@ -59,7 +59,6 @@ def evaluate(
     """Measure one result video against its input; write and return the metrics."""
     import torch
 
-    from pvst import losses
     from pvst.stylize import pick_device, to_tensor
     from pvst.vgg import load_vgg19
 
@@ -102,14 +101,8 @@ def evaluate(
             for lab in seg.used_labels():
                 if (labels == lab).mean() < 0.01:
                     continue
-                masks = losses.mask_pyramid(
-                    torch.from_numpy(segment_stage.masks(labels, [lab])).to(device), layers
-                )
-                smasks = losses.mask_pyramid(
-                    torch.from_numpy(segment_stage.masks(style_labels, [lab])).to(device), layers
-                )
                 per_label.setdefault(seg.names[lab], []).append(
-                    metrics.gram_distance(f_out, style_feats, masks, smasks)
+                    metrics.gram_distance(f_out, style_feats, labels == lab, style_labels == lab)
                 )
         lap = matting.matting_laplacian(ins[t])
         photo_out.append(metrics.photorealism(lap, outs[t]))
@@ -141,6 +134,11 @@ def evaluate(
             "layers": layers,
             "units": metrics.UNITS["gram_distance"],
         },
+        "colour_distance": {
+            "output": metrics.colour_distance(np.stack(outs), style),
+            "input": metrics.colour_distance(np.stack(ins), style),
+            "units": metrics.UNITS["colour_distance"] + "; all frames' pixels pooled",
+        },
         "photorealism": {
             "output": float(np.mean(photo_out)),
             "input": float(np.mean(photo_in)),
@@ -152,12 +150,15 @@ def evaluate(
     with store.atomic_path(out) as tmp:
         Path(tmp).write_text(json.dumps(result, indent=2, ensure_ascii=False))
     log.info(
-        "wrote %s: E_warp %.5f (input %.5f), edge SSIM %.3f, Gram %.3f, photorealism %.3g",
+        "wrote %s: E_warp %.5f (input %.5f), edge SSIM %.3f, Gram %.3f, colour %.3f (input "
+        "%.3f), photorealism %.3g",
         out,
         e_out,
         e_in,
         result["edge_ssim"]["mean"],
         result["gram_distance"]["output"],
+        result["colour_distance"]["output"],
+        result["colour_distance"]["input"],
         result["photorealism"]["output"],
     )
     return result
@@ -170,6 +171,8 @@ COLUMNS = [
     ("E_warp input", lambda m: m["warping_error"]["input"]),
     ("edge SSIM", lambda m: m["edge_ssim"]["mean"]),
     ("Gram dist.", lambda m: m["gram_distance"]["output"]),
+    ("colour dist.", lambda m: m.get("colour_distance", {}).get("output", float("nan"))),
+    ("colour dist. input", lambda m: m.get("colour_distance", {}).get("input", float("nan"))),
     ("photoreal. energy", lambda m: m["photorealism"]["output"]),
     ("s/frame", lambda m: m["time"].get("seconds_per_frame", float("nan"))),
     ("evals/frame", lambda m: m["time"].get("evaluations_per_frame", float("nan"))),

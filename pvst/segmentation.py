@@ -35,6 +35,19 @@ COLOUR_NAMES = list(DPST_COLOURS)
 
 
 # -- colour-coded masks ------------------------------------------------------------------------
+def colour_code_hits(rgb: np.ndarray) -> dict[str, np.ndarray]:
+    """Per DPST colour name, the pixels of a uint8 RGB mask that match its code exactly."""
+    x = rgb.astype(np.float32) / 255.0
+    on, off = x > 0.9, x < 0.1
+    hits = {}
+    for name, code in DPST_COLOURS.items():
+        if name == "grey":
+            hits[name] = ((x > 0.4) & (x < 0.6)).all(-1)
+        else:
+            hits[name] = np.where(np.asarray(code, bool), on, off).all(-1)
+    return hits
+
+
 def decode_colours(rgb: np.ndarray, source: str = "mask") -> tuple[np.ndarray, dict[str, int]]:
     """Labels (indices into COLOUR_NAMES) of a DPST colour-coded mask (uint8 RGB).
 
@@ -42,14 +55,8 @@ def decode_colours(rgb: np.ndarray, source: str = "mask") -> tuple[np.ndarray, d
     that match no code; they get the nearest code and a warning names them.
     """
     x = rgb.astype(np.float32) / 255.0
-    on, off = x > 0.9, x < 0.1
     labels = np.full(x.shape[:2], -1, np.int16)
-    for i, (name, code) in enumerate(DPST_COLOURS.items()):
-        if name == "grey":
-            hit = ((x > 0.4) & (x < 0.6)).all(-1)
-        else:
-            c = np.asarray(code, bool)
-            hit = np.where(c, on, off).all(-1)
+    for i, hit in enumerate(colour_code_hits(rgb).values()):
         labels[hit & (labels < 0)] = i
     unmatched: dict[str, int] = {}
     miss = labels < 0

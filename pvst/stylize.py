@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from pvst import losses, matting, optim
+from pvst import colour, losses, matting, optim
 from pvst.errors import PvstError
 
 log = logging.getLogger(__name__)
@@ -30,6 +30,11 @@ def pick_device(name: str) -> torch.device:
 def to_tensor(image: np.ndarray, device: torch.device) -> torch.Tensor:
     """uint8 H×W×3 to a 1×3×H×W float tensor in 0..255."""
     return torch.from_numpy(np.ascontiguousarray(image)).to(device).permute(2, 0, 1)[None].float()
+
+
+def from_unit(image01: np.ndarray, device: torch.device) -> torch.Tensor:
+    """A float H×W×3 image in [0, 1] to a 1×3×H×W float tensor in 0..255."""
+    return torch.from_numpy(image01 * 255.0).float().to(device).permute(2, 0, 1)[None]
 
 
 def to_image(x: torch.Tensor) -> np.ndarray:
@@ -78,7 +83,11 @@ class Objective:
         self.content_weights = {k: v for k, v in params["content_layers"].items() if v > 0}
         self.style_weights = {k: v for k, v in params["style_layers"].items() if v > 0}
         self.layers = list(dict.fromkeys([*self.content_weights, *self.style_weights]))
-        self.content = to_tensor(content, device)
+        # the content target: uint8, or float in [0, 1] (the colour-transferred content)
+        if content.dtype == np.uint8:
+            self.content = to_tensor(content, device)
+        else:
+            self.content = from_unit(content, device)
         with torch.no_grad():
             feats = vgg(self.content / 255.0, list(self.content_weights))
         self.content_targets = {k: v.detach() for k, v in feats.items()}
@@ -235,26 +244,59 @@ def stylize_image(
     )
     used = sorted(int(v) for v in np.unique(style_labels) if fallbacks.get(int(v), 0) >= 0)
     log.info("regions: %s", [names[u] for u in used])
+    start = time.perf_counter()
+    need_lap = params["lambda"] > 0 or params["postprocess"]["method"] == "closed_form"
+    lap = matting.matting_laplacian(content) if need_lap else None
+    coloured = None
+    if params["method"] == "colour" or params["init"]["first"] == "colour":
+        cp = params["colour"]
+        coloured = colour.transfer(
+            content, style, labels, style_labels, used, cp["feather"], cp["steps"]
+        )
+    if params["method"] == "colour":
+        image = np.clip(np.rint(coloured * 255), 0, 255).astype(np.uint8)
+        result = FrameResult(image, to_tensor(image, device), [], 0, time.perf_counter() - start)
+        return postprocess(image, content, params["postprocess"], lap), result
     vgg = load_vgg19(params["vgg"], params["pooling"], device)
     style_layers = [k for k, v in params["style_layers"].items() if v > 0]
     targets = style_targets(
         vgg, style, segment_stage.masks(style_labels, used), style_layers, device
     )
-    need_lap = params["lambda"] > 0 or params["postprocess"]["method"] == "closed_form"
-    lap = matting.matting_laplacian(content) if need_lap else None
     objective = Objective(
         vgg,
         params,
-        content,
+        content_target(content, coloured, params),
         targets,
         segment_stage.masks(labels, used),
         None,
         matting.to_torch(lap, device) if params["lambda"] > 0 else None,
     )
-    if params["init"]["first"] == "noise":
-        g = torch.Generator().manual_seed(params["seed"])
-        x0 = (torch.rand((1, 3, *content.shape[:2]), generator=g) * 255).to(device)
-    else:
-        x0 = to_tensor(content, device)
+    x0 = initial(content, params["init"]["first"], coloured, params["seed"], device)
     result = optimise(objective, x0, params["iterations"]["first"], params, what="image")
     return postprocess(result.image, content, params["postprocess"], lap), result
+
+
+def content_target(content: np.ndarray, coloured: np.ndarray | None, params: dict) -> np.ndarray:
+    """What the content loss holds the frame to: the content, or (`content_target: colour`)
+    the content after the colour transfer, whose relu4_2 features keep the structure without
+    pulling the colours back to the content's."""
+    if params["content_target"] == "colour" and coloured is not None:
+        return coloured
+    return content
+
+
+def initial(
+    content: np.ndarray,
+    how: str,
+    coloured: np.ndarray | None,
+    seed: int,
+    device: torch.device,
+) -> torch.Tensor:
+    """Where a frame's optimisation starts: the content (uint8), its colour transfer
+    (`coloured`, float in [0, 1]), or uniform noise."""
+    if how == "noise":
+        g = torch.Generator().manual_seed(seed)
+        return (torch.rand((1, 3, *content.shape[:2]), generator=g) * 255).to(device)
+    if how == "colour":
+        return from_unit(coloured, device)
+    return to_tensor(content, device)

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pvst import matting, segment_stage, segmentation, store, stylize
+from pvst import colour, matting, segment_stage, segmentation, store, stylize
 from pvst.flow_stage import FlowSet
 from pvst.frames import Frames
 from pvst.laplacian_stage import Laplacians
@@ -78,11 +78,6 @@ class Checkpoints:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def _init_noise(shape, seed: int, device) -> torch.Tensor:
-    g = torch.Generator().manual_seed(seed)
-    return (torch.rand(shape, generator=g) * 255.0).to(device)
-
-
 def run(
     frames_path: str | Path,
     flow_path: str | Path,
@@ -136,6 +131,18 @@ def run(
             [seg.names[u] for u in used],
             flows.cuts or "none",
         )
+        maps = None
+        if params["method"] == "colour" or "colour" in params["init"].values():
+            picks = np.unique(np.linspace(0, n - 1, min(n, params["colour"]["sample_frames"])))
+            fitted = colour.fit_region_maps(
+                ((frames[int(t)], seg.labels(int(t))) for t in picks),
+                style,
+                style_labels,
+                used,
+                params["colour"]["steps"],
+            )
+            maps = [fitted[u] for u in used]
+            log.info("colour maps fitted per region on %d frames", len(picks))
         shot_starts = {0, *flows.cuts}
         xs: list[torch.Tensor | None] = [None] * n
         previous_pass: list[torch.Tensor | None] = [None] * n
@@ -153,15 +160,37 @@ def run(
                         laps.close()
                     return summary
                 content = frames[t]
+                coloured = None
+                if maps is not None:
+                    weights = colour.soft_weights(seg.labels(t), used, params["colour"]["feather"])
+                    coloured = colour.apply_maps(content, weights, maps)
+                if params["method"] == "colour":
+                    res = _colour_only(coloured, device)
+                    ckpt.save(p, t, res)
+                    xs[t] = res.x
+                    newly += 1
+                    summary["frames"] += 1
+                    continue
                 temporal, init = _temporal_and_init(
-                    t, p, forward, content, xs, previous_pass, flows, shot_starts, params, device, n
+                    t,
+                    p,
+                    forward,
+                    content,
+                    coloured,
+                    xs,
+                    previous_pass,
+                    flows,
+                    shot_starts,
+                    params,
+                    device,
+                    n,
                 )
                 lam_needed = params["lambda"] > 0
                 lap = matting.to_torch(laps[t], device) if (laps and lam_needed) else None
                 objective = stylize.Objective(
                     vgg,
                     params,
-                    content,
+                    stylize.content_target(content, coloured, params),
                     targets,
                     segment_stage.masks(seg.labels(t), used),
                     temporal,
@@ -216,11 +245,29 @@ def run(
     return summary
 
 
+def _colour_only(coloured: np.ndarray, device) -> stylize.FrameResult:
+    """A frame of the fast `colour` method: the colour transfer, no optimisation."""
+    image = np.clip(np.rint(coloured * 255), 0, 255).astype(np.uint8)
+    return stylize.FrameResult(image, stylize.to_tensor(image, device), [], 0, 0.0)
+
+
 def _temporal_and_init(
-    t, p, forward, content, xs, previous_pass, flows: FlowSet, shot_starts, params, device, n
+    t,
+    p,
+    forward,
+    content,
+    coloured,
+    xs,
+    previous_pass,
+    flows: FlowSet,
+    shot_starts,
+    params,
+    device,
+    n,
 ):
     """The temporal terms of frame t in pass p, and where its optimisation starts."""
-    content_t = stylize.to_tensor(content, device)
+    first = params["init"]["first"]
+    content_t = stylize.initial(content, first, coloured, params["seed"] + t, device)
     temporal = stylize.Temporal()
     neighbour = None  # (warped neighbour, its weight) used for the initialisation
     if forward:
@@ -252,14 +299,15 @@ def _temporal_and_init(
             init = blend * neighbour[0] + (1 - blend) * init
         return temporal, init.clone()
     first_of_shot = t in shot_starts or neighbour is None
-    how = params["init"]["first"] if first_of_shot else params["init"]["later"]
-    if how == "noise":
-        return temporal, _init_noise(content_t.shape, params["seed"] + t, device)
+    how = first if first_of_shot else params["init"]["later"]
     if how == "warped" and neighbour is not None:
-        # disoccluded and inconsistent pixels start from the content instead
+        # disoccluded and inconsistent pixels start from the (colour-transferred) content
+        fill = content_t if first == "colour" else stylize.to_tensor(content, device)
         w = neighbour[1]
-        return temporal, w * neighbour[0] + (1 - w) * content_t
-    return temporal, content_t.clone()
+        return temporal, w * neighbour[0] + (1 - w) * fill
+    if how == first:
+        return temporal, content_t
+    return temporal, stylize.initial(content, how, coloured, params["seed"] + t, device)
 
 
 def _finish(

@@ -25,7 +25,12 @@ TINY = {
     "flow": {"chunks": 2, "long_term": [1, 2]},
     "laplacian": {"chunks": 2},
     "segmentation": {"auto": {"regions": 2}},
-    "stylize": {"iterations": {"first": 8, "later": 4}, "optimizer": {"check_every": 4}},
+    # smoothing on (the default is none) so the workflow tests cover the smooth stage
+    "stylize": {
+        "iterations": {"first": 8, "later": 4},
+        "optimizer": {"check_every": 4},
+        "postprocess": {"method": "local_affine"},
+    },
     "assemble": {"preset": "ultrafast"},
 }
 

@@ -114,9 +114,10 @@ def test_compact_lbfgs_equals_the_two_loop_recursion():
     opt = optim._LBFGS(objective, torch.zeros(n, dtype=torch.float64), history=4)
     pairs = []
     for _ in range(10):  # more steps than the history: the ring buffer wraps
-        g_old, step = opt.g.clone(), (opt.t * opt.d).clone()
+        g_old, step, rejected = opt.g.clone(), (opt.t * opt.d).clone(), opt.rejected
         opt.step()
-        pairs = ([*pairs, (step, opt.g - g_old)])[-4:]
+        if opt.rejected == rejected:  # accepted: a new pair
+            pairs = ([*pairs, (step, opt.g - g_old)])[-4:]
         torch.testing.assert_close(opt.d, two_loop_direction(opt.g, pairs))
     res = optim.minimise(objective, torch.zeros(n, dtype=torch.float64), 300, history=10, tol=0)
     torch.testing.assert_close(res.x, torch.linalg.solve(a, b), atol=1e-6, rtol=1e-6)
@@ -216,8 +217,8 @@ def test_the_temporal_term_pulls_towards_the_warped_previous_frame(vgg, pictures
 
 
 class Exploding:
-    """Σ x² (minimum at 0) defined only within 5 of the start (x = 100): the quasi-Newton step
-    jumps to the minimum and out of the domain (NaN); Adam's small steps stay inside."""
+    """Σ x² (minimum at 0) defined only within 5 of the content (x = 100): the quasi-Newton
+    step jumps to the minimum and out of the domain (NaN); a NaN start needs the guard."""
 
     def __init__(self):
         self.content = torch.full((1, 3, 4, 4), 100.0)
@@ -231,17 +232,41 @@ class Exploding:
         return sum(self.terms(x).values())
 
 
+def test_lbfgs_backtracks_out_of_nan_and_never_rises():
+    res = optim.minimise(Exploding(), torch.full((1, 3, 4, 4), 100.0), 40, tol=0)
+    assert res.finite and res.rejected > 0 and len(res.losses) == 40
+    assert np.isfinite(res.losses).all() and res.losses[-1] < res.losses[0]
+    assert all(b <= a for a, b in zip(res.losses, res.losses[1:], strict=False))
+    assert float((res.x - 100).abs().amax()) <= 5
+
+
 def test_nan_guard_redoes_the_frame_with_a_safer_setting(caplog):
     params = {**STYLIZE, "tolerance": 0, "optimizer": {**STYLIZE["optimizer"], "safe_lr": 0.1}}
-    with caplog.at_level(logging.WARNING):
-        res = stylize.optimise(Exploding(), torch.full((1, 3, 4, 4), 100.0), 40, params, "t")
-    assert res.retried and np.isfinite(res.losses).all() and len(res.losses) == 40
-    assert res.losses[-1] < res.losses[0]
+    with caplog.at_level(logging.WARNING):  # a start outside the domain: NaN from the outset
+        res = stylize.optimise(Exploding(), torch.full((1, 3, 4, 4), 200.0), 40, params, "t")
+    assert res.retried and len(res.losses) == 40 and np.isfinite(res.losses[-1])
+    assert float((res.x - 100).abs().amax()) <= 5
     assert "t: the loss became NaN or Inf with lbfgs; redoing it with Adam" in caplog.text
     broken = Exploding()
     broken.terms = lambda x: {"nan": x.sum() * float("nan")}
     with pytest.raises(PvstError, match="NaN or Inf even with Adam"):
         stylize.optimise(broken, torch.ones(1, 3, 4, 4), 20, params, "t")
+
+
+@pytest.mark.parametrize("budget", [3, 10])
+def test_no_budget_ends_above_the_start(budget):
+    """The case that wrote noise: scikit-image's cat styled with its coffee, at 48 px, where
+    unit L-BFGS steps once took the loss from 9e7 to 3e15."""
+    content = media.read_image(samples.source("styles/chelsea.png"))
+    style = media.read_image(samples.source("styles/coffee.png"))
+    content = media.resize_image(content, (48, 32))
+    style = media.resize_image(style, (48, 32))
+    params = {**STYLIZE, "iterations": {"first": budget, "later": 1}, "tolerance": 0}
+    params["postprocess"] = {**STYLIZE["postprocess"], "method": "none"}
+    params["init"] = {**STYLIZE["init"], "first": "content"}
+    _, res = stylize.stylize_image(content, style, params, config.defaults("segmentation"))
+    assert len(res.losses) == budget and res.losses[-1] <= res.losses[0]
+    assert all(b <= a for a, b in zip(res.losses, res.losses[1:], strict=False))
 
 
 def test_cuda_asked_for_without_cuda_is_a_clear_error():
@@ -328,6 +353,34 @@ def test_multipass_mode(clip_artifacts, tmp_path):
     run_stage(clip_artifacts, out, params)
     with stylize_stage.Stylized(out) as st:
         assert list(st.evaluations) == [16, 10, 10, 10, 16, 10, 10, 10]
+
+
+def test_video_takes_the_look_from_the_colour_start_and_the_colour_method(clip_artifacts, tmp_path):
+    from pvst import metrics
+
+    style = media.read_image(samples.source("styles/rocket.jpg"))
+    with Frames(clip_artifacts / "frames.h5") as fr:
+        inputs = fr[:]
+    fast = tmp_path / "colour.h5"
+    summary = run_stage(clip_artifacts, fast, {**FAST, "method": "colour"})
+    assert summary["frames"] == 8 and summary["evaluations"] == 0
+    with Frames(fast, stage="stylize") as fr, stylize_stage.Stylized(fast) as st:
+        coloured = fr[:]
+        assert list(st.evaluations) == [0] * 8
+    before = metrics.colour_distance(inputs, style)
+    assert metrics.colour_distance(coloured, style) < 0.6 * before
+    # the same maps for every frame: a static pixel keeps its colour change over the shot
+    change = coloured.astype(float) - inputs.astype(float)
+    assert np.abs(change[1:4].mean((1, 2)) - change[0].mean((0, 1))).max() < 6
+    optimised = tmp_path / "optimised.h5"
+    run_stage(clip_artifacts, optimised, {**FAST, "init": {"first": "colour", "later": "warped"}})
+    with Frames(optimised, stage="stylize") as fr:
+        from_colour = metrics.colour_distance(fr[:], style)
+    assert from_colour < 0.7 * before
+    plain = tmp_path / "plain.h5"
+    run_stage(clip_artifacts, plain, {**FAST, "init": {"first": "content", "later": "warped"}})
+    with Frames(plain, stage="stylize") as fr:
+        assert metrics.colour_distance(fr[:], style) > 1.2 * from_colour
 
 
 def test_image_mode_end_to_end(tmp_path, capsys):

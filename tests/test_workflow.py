@@ -17,6 +17,7 @@ TINY = {
         "crisp": {"assemble": {"crf": 8}},
         "artistic": {"stylize": {"lambda": 0}},
         "guided": {"stylize": {"postprocess": {"method": "guided"}}},
+        "unsmoothed": {"stylize": {"postprocess": {"method": "none"}}},
     },
 }
 
@@ -80,6 +81,9 @@ def test_real_run_of_the_whole_pipeline(tiny_project):
     # one that only smooths differently reuses the optimisation
     guided = run_snakemake(tiny_project, "results/tiny_guided.mp4", "-n")
     assert job_counts(guided.stdout) == {"smooth": 1, "assemble": 1, "total": 2}
+    # without smoothing (the default) the optimised frames are encoded as they are
+    unsmoothed = run_snakemake(tiny_project, "results/tiny_unsmoothed.mp4", "-n")
+    assert job_counts(unsmoothed.stdout) == {"assemble": 1, "total": 1}
 
 
 def test_missing_clip_and_unknown_variant_messages(tiny_project):
