@@ -31,7 +31,7 @@ import torch
 import yaml
 from PIL import Image
 
-from pvst import config, metrics, segmentation, stylize
+from pvst import config, matting, metrics, segmentation, stylize
 from pvst.vgg import load_vgg19
 
 MEASURES = ("edge_ssim", "gram_distance", "colour_distance", "photorealism")
@@ -102,8 +102,6 @@ def main() -> None:
         content, style = load_rgb(cpath, csize), load_rgb(spath, ssize)
         cm, sm = region_masks(cmask_path, csize), region_masks(smask_path, ssize)
         regions = [(cm[k], sm[k]) for k in cm if k in sm] or None
-        from pvst import matting
-
         lap = matting.matting_laplacian(content)
         outputs: dict[str, tuple[np.ndarray, float, int]] = {"content": (content, 0.0, 0)}
         published = ex / f"final_results/best{i}_t_1000.png"

@@ -156,14 +156,15 @@ def image_measures(
     lap = matting.matting_laplacian(content) if laplacian is None else laplacian
     res = {"edge_ssim": edge_ssim(content, output), "photorealism": photorealism(lap, output)}
     fo, fs = feats(output), feats(style)
+    out01, style01 = _unit(output), _unit(style)
     pairs = regions or [(None, None)]
     share = np.array([1.0 if m is None else float(np.mean(m)) for m, _ in pairs])
     share = share / share.sum()
     gram = colour = 0.0
     for w, (m, sm) in zip(share, pairs, strict=True):
         gram += w * gram_distance(fo, fs, m, sm)
-        a = _unit(output).reshape(-1, 3) if m is None else _unit(output)[m]
-        b = _unit(style).reshape(-1, 3) if sm is None else _unit(style)[sm]
+        a = out01.reshape(-1, 3) if m is None else out01[m]
+        b = style01.reshape(-1, 3) if sm is None else style01[sm]
         colour += w * colour_distance(a, b)
     res["gram_distance"], res["colour_distance"] = float(gram), float(colour)
     return res

@@ -28,13 +28,14 @@ def pick_device(name: str) -> torch.device:
 
 
 def to_tensor(image: np.ndarray, device: torch.device) -> torch.Tensor:
-    """uint8 H×W×3 to a 1×3×H×W float tensor in 0..255."""
-    return torch.from_numpy(np.ascontiguousarray(image)).to(device).permute(2, 0, 1)[None].float()
+    """uint8 H×W×3 (or float in [0, 1]) to a 1×3×H×W float tensor in 0..255."""
+    img = image if image.dtype == np.uint8 else image * 255.0
+    return torch.from_numpy(np.ascontiguousarray(img)).to(device).permute(2, 0, 1)[None].float()
 
 
-def from_unit(image01: np.ndarray, device: torch.device) -> torch.Tensor:
-    """A float H×W×3 image in [0, 1] to a 1×3×H×W float tensor in 0..255."""
-    return torch.from_numpy(image01 * 255.0).float().to(device).permute(2, 0, 1)[None]
+def to_uint8(image01: np.ndarray) -> np.ndarray:
+    """A float image in [0, 1] to uint8 (rounded, clipped)."""
+    return np.clip(np.rint(image01 * 255), 0, 255).astype(np.uint8)
 
 
 def to_image(x: torch.Tensor) -> np.ndarray:
@@ -83,11 +84,8 @@ class Objective:
         self.content_weights = {k: v for k, v in params["content_layers"].items() if v > 0}
         self.style_weights = {k: v for k, v in params["style_layers"].items() if v > 0}
         self.layers = list(dict.fromkeys([*self.content_weights, *self.style_weights]))
-        # the content target: uint8, or float in [0, 1] (the colour-transferred content)
-        if content.dtype == np.uint8:
-            self.content = to_tensor(content, device)
-        else:
-            self.content = from_unit(content, device)
+        # uint8, or float in [0, 1] (the colour-transferred content)
+        self.content = to_tensor(content, device)
         with torch.no_grad():
             feats = vgg(self.content / 255.0, list(self.content_weights))
         self.content_targets = {k: v.detach() for k, v in feats.items()}
@@ -221,7 +219,7 @@ def postprocess(
         )
     else:
         raise PvstError(f"unknown postprocess method '{method}'")
-    return np.clip(np.rint(out * 255), 0, 255).astype(np.uint8)
+    return to_uint8(out)
 
 
 def stylize_image(
@@ -245,7 +243,9 @@ def stylize_image(
     used = sorted(int(v) for v in np.unique(style_labels) if fallbacks.get(int(v), 0) >= 0)
     log.info("regions: %s", [names[u] for u in used])
     start = time.perf_counter()
-    need_lap = params["lambda"] > 0 or params["postprocess"]["method"] == "closed_form"
+    optimising = params["method"] == "optimise"
+    smoothing_needs_lap = params["postprocess"]["method"] == "closed_form"
+    need_lap = (optimising and params["lambda"] > 0) or smoothing_needs_lap
     lap = matting.matting_laplacian(content) if need_lap else None
     coloured = None
     if params["method"] == "colour" or params["init"]["first"] == "colour":
@@ -253,10 +253,9 @@ def stylize_image(
         coloured = colour.transfer(
             content, style, labels, style_labels, used, cp["feather"], cp["steps"]
         )
-    if params["method"] == "colour":
-        image = np.clip(np.rint(coloured * 255), 0, 255).astype(np.uint8)
-        result = FrameResult(image, to_tensor(image, device), [], 0, time.perf_counter() - start)
-        return postprocess(image, content, params["postprocess"], lap), result
+    if not optimising:
+        result = colour_only(coloured, device, time.perf_counter() - start)
+        return postprocess(result.image, content, params["postprocess"], lap), result
     vgg = load_vgg19(params["vgg"], params["pooling"], device)
     style_layers = [k for k, v in params["style_layers"].items() if v > 0]
     targets = style_targets(
@@ -274,6 +273,12 @@ def stylize_image(
     x0 = initial(content, params["init"]["first"], coloured, params["seed"], device)
     result = optimise(objective, x0, params["iterations"]["first"], params, what="image")
     return postprocess(result.image, content, params["postprocess"], lap), result
+
+
+def colour_only(coloured: np.ndarray, device: torch.device, seconds: float) -> FrameResult:
+    """The record of a frame of the fast `colour` method: the transfer, no optimisation."""
+    image = to_uint8(coloured)
+    return FrameResult(image, to_tensor(image, device), [], 0, seconds)
 
 
 def content_target(content: np.ndarray, coloured: np.ndarray | None, params: dict) -> np.ndarray:
@@ -297,6 +302,4 @@ def initial(
     if how == "noise":
         g = torch.Generator().manual_seed(seed)
         return (torch.rand((1, 3, *content.shape[:2]), generator=g) * 255).to(device)
-    if how == "colour":
-        return from_unit(coloured, device)
-    return to_tensor(content, device)
+    return to_tensor(coloured if how == "colour" else content, device)

@@ -101,7 +101,8 @@ def run(
 
     device = stylize.pick_device(params["device"])
     torch.manual_seed(params["seed"])
-    vgg = load_vgg19(params["vgg"], params["pooling"], device)
+    optimising = params["method"] == "optimise"  # the fast colour method needs no network
+    vgg = load_vgg19(params["vgg"], params["pooling"], device) if optimising else None
     style_layers = [k for k, v in params["style_layers"].items() if v > 0]
     passes = max(1, params["multipass"]["passes"])
     ckpt = Checkpoints(out, key, record)
@@ -119,9 +120,11 @@ def run(
             style = segment_stage.style_at_working_size(style_path, (params["style_size"],) * 2)
         used = seg.used_labels()
         style_labels = segmentation.resize_labels(seg.style_labels, style.shape[:2])
-        targets = stylize.style_targets(
-            vgg, style, segment_stage.masks(style_labels, used), style_layers, device
-        )
+        targets = None
+        if optimising:
+            targets = stylize.style_targets(
+                vgg, style, segment_stage.masks(style_labels, used), style_layers, device
+            )
         log.info(
             "stylizing %d frames of %d×%d on %s: %d pass(es), labels %s, cuts at %s",
             n,
@@ -164,8 +167,8 @@ def run(
                 if maps is not None:
                     weights = colour.soft_weights(seg.labels(t), used, params["colour"]["feather"])
                     coloured = colour.apply_maps(content, weights, maps)
-                if params["method"] == "colour":
-                    res = _colour_only(coloured, device)
+                if not optimising:
+                    res = stylize.colour_only(coloured, device, 0.0)
                     ckpt.save(p, t, res)
                     xs[t] = res.x
                     newly += 1
@@ -245,12 +248,6 @@ def run(
     return summary
 
 
-def _colour_only(coloured: np.ndarray, device) -> stylize.FrameResult:
-    """A frame of the fast `colour` method: the colour transfer, no optimisation."""
-    image = np.clip(np.rint(coloured * 255), 0, 255).astype(np.uint8)
-    return stylize.FrameResult(image, stylize.to_tensor(image, device), [], 0, 0.0)
-
-
 def _temporal_and_init(
     t,
     p,
@@ -267,7 +264,10 @@ def _temporal_and_init(
 ):
     """The temporal terms of frame t in pass p, and where its optimisation starts."""
     first = params["init"]["first"]
-    content_t = stylize.initial(content, first, coloured, params["seed"] + t, device)
+
+    def start(how: str) -> torch.Tensor:
+        return stylize.initial(content, how, coloured, params["seed"] + t, device)
+
     temporal = stylize.Temporal()
     neighbour = None  # (warped neighbour, its weight) used for the initialisation
     if forward:
@@ -300,14 +300,12 @@ def _temporal_and_init(
         return temporal, init.clone()
     first_of_shot = t in shot_starts or neighbour is None
     how = first if first_of_shot else params["init"]["later"]
-    if how == "warped" and neighbour is not None:
+    if how == "warped":  # not first of shot, so there is a neighbour
         # disoccluded and inconsistent pixels start from the (colour-transferred) content
-        fill = content_t if first == "colour" else stylize.to_tensor(content, device)
+        fill = start("colour" if first == "colour" else "content")
         w = neighbour[1]
         return temporal, w * neighbour[0] + (1 - w) * fill
-    if how == first:
-        return temporal, content_t
-    return temporal, stylize.initial(content, how, coloured, params["seed"] + t, device)
+    return temporal, start(how)
 
 
 def _finish(
