@@ -182,21 +182,16 @@ def _frame_problem(content: np.ndarray, style: np.ndarray, params: dict, device:
 
     dev = torch.device(device)
     seg = config.defaults("segmentation")
-    labels, style_labels, _, _ = segment_stage.segment_image(content, style, seg)
-    used = sorted(int(v) for v in np.unique(style_labels))
+    regions = segment_stage.segment_image(content, style, seg)
     vgg = load_vgg19(device=dev)
     layers = [k for k, v in params["style_layers"].items() if v > 0]
-    targets = stylize.style_targets(
-        vgg, style, segment_stage.masks(style_labels, used), layers, dev
-    )
+    targets = stylize.style_targets(vgg, style, regions.style_masks(), layers, dev)
     x = stylize.to_tensor(content, dev)
     prev = torch.roll(x, shifts=2, dims=3)
     ones = torch.ones(content.shape[:2], device=dev)
     temporal = stylize.Temporal([prev, prev], [ones, 0.5 * ones], [1.0, 1.0])
     lap = matting.to_torch(matting.matting_laplacian(content), dev)
-    obj = stylize.Objective(
-        vgg, params, content, targets, segment_stage.masks(labels, used), temporal, lap
-    )
+    obj = stylize.Objective(vgg, params, content, targets, regions.masks(), temporal, lap)
     return obj, x, vgg
 
 

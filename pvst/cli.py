@@ -12,6 +12,7 @@ import json
 import logging
 import re
 import sys
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 
@@ -207,7 +208,13 @@ def cmd_segment(args) -> None:
 
     job = resolve_job(args, "segment")
     segment_stage.run(
-        job.inputs["frames"], job.inputs["flow"], job.inputs["style"], job.out, job.result, job.key
+        job.inputs["frames"],
+        job.inputs["flow"],
+        job.inputs["style"],
+        job.out,
+        job.params,
+        job.key,
+        job.result,
     )
 
 
@@ -274,7 +281,7 @@ def cmd_image(args) -> None:
         seg_params = config.section(cfg, "segmentation", "", args.variant)
     else:
         params, seg_params = config.defaults("stylize"), config.defaults("segmentation")
-    if args.iterations:
+    if args.iterations is not None:
         params["iterations"]["first"] = args.iterations
     if args.lambda_ is not None:
         params["lambda"] = args.lambda_
@@ -287,8 +294,14 @@ def cmd_image(args) -> None:
     if args.method:
         params["method"] = args.method
     config.validate({"stylize": params, "segmentation": seg_params}, source="pvst image")
+    if not MIN_IMAGE_SIZE <= args.size <= MAX_IMAGE_SIZE:
+        raise PvstError(
+            f"--size {args.size}: the long side must be {MIN_IMAGE_SIZE} to {MAX_IMAGE_SIZE} pixels"
+        )
+    media.check_image_output(args.out)
+    stylize.pick_device(params["device"])
     content = media.read_image(args.content)
-    style = media.read_image(args.style)
+    style = media.read_style_photo(args.style)
     wh = media.working_size(content.shape[1], content.shape[0], args.size, upscale=True)
     content = media.resize_image(content, wh)
     sh, sw = style.shape[:2]
@@ -482,8 +495,18 @@ def cmd_info(args) -> None:
         print(json.dumps(store.describe(path), indent=2, default=str))
 
 
+# The working sizes image mode accepts: below 16 px relu4_1 has no extent; the frames stage's
+# schema allows the same range.
+MIN_IMAGE_SIZE, MAX_IMAGE_SIZE = 16, 8192
+
+
 def cmd_plan(args) -> None:
     plan = _load_plan(args)
+    if args.video and args.video not in plan.videos():
+        raise PvstError(
+            f"no video '{args.video}': known videos are {', '.join(plan.videos()) or 'none'} "
+            "(entries under `videos:` in the configuration, and data/<name>.mp4 files)"
+        )
     videos = [args.video] if args.video else plan.videos()
     variants = [args.variant] if args.variant else plan.variants()
     rows = []
@@ -697,6 +720,10 @@ def main(argv: list[str] | None = None) -> int:
         logs.file_only(logging.ERROR, "interrupted")
         print(f"pvst {args.command}: interrupted", file=sys.stderr)
         return 130
+    except Exception:
+        # the job's log file must hold what went wrong, not only the console
+        logs.file_only(logging.ERROR, "unexpected error:\n" + traceback.format_exc())
+        raise
     return 0
 
 

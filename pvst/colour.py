@@ -27,6 +27,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from pvst.segmentation import style_mask
+
 # Covariance regularisation (colours in [0, 1]): keeps flat or tiny regions from being
 # stretched by a near-singular Σ_c.
 REGULARISATION = 1e-4
@@ -111,10 +113,12 @@ def fit_region_maps(
     style_labels: np.ndarray,
     used: list[int],
     steps: int = 0,
+    whole: int | None = None,
 ) -> dict[int, ColourMap]:
     """One map per label in `used`, from the pooled pixels of (image, labels) pairs of the
-    content (uint8 or [0, 1]) to the style photo's pixels of the same label. A label that has
-    no pixels on one side gets the map of the whole images."""
+    content (uint8 or [0, 1]) to the style photo's pixels of the same label (all of them for
+    the `whole` label). A label that has no pixels on one side gets the map of the whole
+    images."""
     pooled: dict[int, list[np.ndarray]] = {lab: [] for lab in used}
     everything = []
     for image, labels in contents:
@@ -127,7 +131,7 @@ def fit_region_maps(
     maps = {}
     for lab in used:
         src = np.concatenate(pooled[lab]) if pooled[lab] else np.empty((0, 3))
-        dst = sty[style_labels == lab]
+        dst = sty[style_mask(style_labels, lab, whole)]
         maps[lab] = fit_map(src, dst, steps) if len(src) >= 16 and len(dst) >= 16 else whole
     return maps
 
@@ -164,9 +168,10 @@ def transfer(
     used: list[int],
     feather: float,
     steps: int = 0,
+    whole: int | None = None,
 ) -> np.ndarray:
     """Image mode: the content with each region's colours mapped to its style counterpart."""
-    maps = fit_region_maps([(content, labels)], style, style_labels, used, steps)
+    maps = fit_region_maps([(content, labels)], style, style_labels, used, steps, whole)
     return apply_maps(content, soft_weights(labels, used, feather), [maps[u] for u in used])
 
 

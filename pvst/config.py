@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import math
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -84,6 +85,8 @@ def _describe(error) -> str:
         return "; ".join(lines)
     if error.validator == "type":
         return f"{where}: expected {error.validator_value}, got {error.instance!r}"
+    if error.validator == "pattern" and "description" in error.schema:
+        return f"{where}: {error.instance!r} is not valid here ({error.schema['description']})"
     if error.validator == "pattern" and error.absolute_path == error.relative_path:
         return f"{where}: {error.instance!r} does not match {error.validator_value}"
     if error.validator == "not" and isinstance(error.instance, str):
@@ -126,7 +129,22 @@ def _coerce(value: Any, node: dict) -> Any:
         wanted = tuple(t for name in types for t in _TYPES.get(name, ()))
         if isinstance(parsed, wanted) and not (isinstance(parsed, bool) and "boolean" not in types):
             return _coerce(parsed, node)
+        number = _number(value)
+        if number is not None and isinstance(number, wanted):
+            return number
     return value
+
+
+def _number(text: str) -> int | float | None:
+    """'1e4', '1E-3', '2.5e+2': numbers that YAML 1.1 reads as strings (it wants a dot and a
+    signed exponent); integral values become int."""
+    try:
+        value = float(text.strip())
+    except ValueError:
+        return None
+    if not math.isfinite(value):
+        return None
+    return int(value) if value.is_integer() else value
 
 
 def validate(config: Any, source: str = "config", coerce: bool = False) -> dict:
@@ -148,7 +166,7 @@ def validate(config: Any, source: str = "config", coerce: bool = False) -> dict:
         # Errors inside a propertyNames check point at the parent; say which name.
         lines = []
         for e in errors:
-            if e.validator in ("pattern", "not") and e.absolute_path == e.relative_path:
+            if e.validator in ("pattern", "not") and "propertyNames" in e.absolute_schema_path:
                 parent = _dotted(e.absolute_path)
                 lines.append(f"{parent}: invalid name {e.instance!r} ({e.message})")
             else:
@@ -169,7 +187,7 @@ def load(path: str | Path) -> dict:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
         raise ConfigError(f"{path}: not valid YAML{where}: {exc}") from None
-    return validate(raw, source=str(path))
+    return validate(raw, source=str(path), coerce=True)
 
 
 def merge(base: dict, *overrides: dict | None) -> dict:

@@ -26,7 +26,6 @@ from pvst.errors import PvstError
 from pvst.logs import progress
 
 log = logging.getLogger(__name__)
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
 DEFAULTS = {
     "epochs": 100,
@@ -80,9 +79,11 @@ class Images:
         source = Path(source)
         self.load_size, self.crop_size = load_size, crop_size
         if source.is_dir():
-            files = sorted(p for p in source.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+            files = sorted(p for p in source.iterdir() if p.suffix.lower() in media.IMAGE_SUFFIXES)
             if not files:
-                raise PvstError(f"{source}: no images ({', '.join(IMAGE_SUFFIXES)}) in folder")
+                raise PvstError(
+                    f"{source}: no images ({', '.join(media.IMAGE_SUFFIXES)}) in folder"
+                )
             self.items = [media.read_image(p) for p in files]
         elif source.suffix == ".h5":
             from pvst.frames import Frames

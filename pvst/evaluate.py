@@ -101,8 +101,9 @@ def evaluate(
             for lab in seg.used_labels():
                 if (labels == lab).mean() < 0.01:
                     continue
+                where = segmentation.style_mask(style_labels, lab, seg.whole)
                 per_label.setdefault(seg.names[lab], []).append(
-                    metrics.gram_distance(f_out, style_feats, labels == lab, style_labels == lab)
+                    metrics.gram_distance(f_out, style_feats, labels == lab, where)
                 )
         lap = matting.matting_laplacian(ins[t])
         photo_out.append(metrics.photorealism(lap, outs[t]))

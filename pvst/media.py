@@ -80,6 +80,8 @@ def probe(path: str | Path) -> VideoInfo:
     text = proc.stderr
     stream = next((m for m in _STREAM.finditer(text)), None)
     if stream is None:
+        if re.search(r"Stream #\S+.*: Audio:", text):
+            raise MediaError(f"{path}: has no video stream (audio only)")
         detail = text.strip().splitlines()[-1] if text.strip() else "ffmpeg said nothing"
         raise MediaError(f"{path}: not a video ffmpeg can read ({detail})")
     container = re.search(r"Input #0, ([\w,]+)", text)
@@ -287,20 +289,61 @@ def write_gif(path: str | Path, frames: Iterable[np.ndarray], fps: float, width:
 
 
 def read_image(path: str | Path) -> np.ndarray:
-    """An image file as uint8 RGB H×W×3 (alpha dropped, grey expanded)."""
+    """An image file as uint8 RGB H×W×3, as a viewer shows it: EXIF orientation applied,
+    transparency composited on white, 16-bit and float images scaled (not clipped), grey,
+    palette and CMYK converted. Every conversion is logged."""
+    from PIL import ImageOps
+
     path = Path(path)
     if not path.is_file():
         raise MediaError(f"{path}: no such image file")
     try:
         with Image.open(path) as im:
             im.load()
-            if im.mode in ("RGBA", "LA") or (im.mode == "P" and "transparency" in im.info):
-                im = im.convert("RGBA")
-                bg = Image.new("RGBA", im.size, (255, 255, 255, 255))
-                im = Image.alpha_composite(bg, im)
-            return np.asarray(im.convert("RGB"), dtype=np.uint8).copy()
-    except (UnidentifiedImageError, OSError) as exc:
+            done = []
+            turned = ImageOps.exif_transpose(im)
+            if turned.size != im.size or turned.tobytes() != im.tobytes():
+                done.append("rotated by its EXIF orientation")
+            im = turned
+            if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+                data = np.asarray(im).astype(np.float64)
+                top = 65535.0 if im.mode.startswith("I;16") or data.max() > 255 else 255.0
+                if im.mode == "F" and data.max() <= 1.0:
+                    top = 1.0
+                grey = np.clip(np.rint(data / top * 255.0), 0, 255).astype(np.uint8)
+                done.append(f"{im.mode} grey scaled from 0..{top:g} to 8 bits")
+                rgb = np.repeat(grey[..., None], 3, axis=2)
+            else:
+                if im.mode in ("RGBA", "LA", "PA") or (
+                    im.mode == "P" and "transparency" in im.info
+                ):
+                    im = Image.alpha_composite(
+                        Image.new("RGBA", im.size, (255, 255, 255, 255)), im.convert("RGBA")
+                    )
+                    done.append("transparency composited on white")
+                elif im.mode != "RGB":
+                    done.append(f"{im.mode} converted to RGB")
+                rgb = np.asarray(im.convert("RGB"), dtype=np.uint8).copy()
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
         raise MediaError(f"{path}: not an image Pillow can read ({exc})") from None
+    if done:
+        log.info("%s: %s", path, "; ".join(done))
+    return rgb
+
+
+# Below this long side relu4_1 (1/8 of the image) has under 4×4 positions: no style to take.
+MIN_STYLE_SIDE = 32
+
+
+def read_style_photo(path: str | Path) -> np.ndarray:
+    """The style photo, refused when too small to carry a style."""
+    image = read_image(path)
+    if max(image.shape[:2]) < MIN_STYLE_SIDE:
+        raise MediaError(
+            f"{path}: the style photo is {image.shape[1]}×{image.shape[0]} pixels; it needs a "
+            f"long side of at least {MIN_STYLE_SIDE} (VGG19's relu4_1 sees it at 1/8 size)"
+        )
+    return image
 
 
 def resize_image(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -308,6 +351,25 @@ def resize_image(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     if (image.shape[1], image.shape[0]) == tuple(size):
         return image
     return np.array(Image.fromarray(image).resize(tuple(size), Image.Resampling.LANCZOS))
+
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+
+
+def check_image_output(path: str | Path) -> Path:
+    """Refuse, before any work, an output path that cannot take an image: a folder, a suffix
+    that is not an image format, a missing parent folder."""
+    path = Path(path)
+    if path.is_dir():
+        raise MediaError(f"{path}: is a folder; give an image file name (e.g. {path}/out.png)")
+    if path.suffix.lower() not in IMAGE_SUFFIXES:
+        raise MediaError(
+            f"{path}: '{path.suffix or '(no suffix)'}' is not an image format pvst writes "
+            f"({', '.join(IMAGE_SUFFIXES)})"
+        )
+    if not path.parent.is_dir():
+        raise MediaError(f"{path}: its folder {path.parent} does not exist")
+    return path
 
 
 def write_image(path: str | Path, image: np.ndarray) -> None:

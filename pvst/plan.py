@@ -51,6 +51,10 @@ class Stage:
         out = {
             k: v for k, v in params.items() if k not in self.execution and k not in self.elsewhere
         }
+        for dotted in (e for e in self.execution if "." in e):
+            head, tail = dotted.split(".", 1)
+            if isinstance(out.get(head), dict) and tail in out[head]:
+                out[head] = {k: v for k, v in out[head].items() if k != tail}
         if self.choice:
             chosen = out.get(self.choice)
             out = {k: v for k, v in out.items() if k not in self.alternatives or k == chosen}
@@ -72,6 +76,7 @@ STAGES: dict[str, Stage] = {
     "segment": Stage(
         "segmentation",
         ("frames", "flow", "style"),
+        execution=("auto.device", "semantic.device"),
         choice="method",
         alternatives=("auto", "masks", "semantic"),
         files=("masks.content", "masks.style", "semantic.weights", "auto.vgg"),

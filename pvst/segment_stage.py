@@ -3,7 +3,9 @@
 The artifact holds `labels` (uint8 N×H×W, the frames) and `style_labels` (uint8, the style
 photo resized to the frames' long side), with attributes `names` (what each label is),
 `style_fractions`, and `fallbacks` (content labels the style lacks → the style label used
-instead, or −1 where the label is dropped from the style loss).
+instead, or −1 where the label is dropped from the style loss). Automatic regions also carry
+`matches` (each region's fit with its style counterpart) and `whole`: the label of the regions
+without a good counterpart, whose style side is the whole photo (−1: none).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +30,7 @@ STAGE = "segment"
 
 def style_at_working_size(style_path: str | Path, frame_size: tuple[int, int]) -> np.ndarray:
     """The style photo resized so its long side equals the frames' long side."""
-    style = media.read_image(style_path)
+    style = media.read_style_photo(style_path)
     h, w = style.shape[:2]
     long_side = max(frame_size)
     scale = long_side / max(h, w)
@@ -182,16 +185,93 @@ def apply_fallbacks(
     return labels, fallbacks, style_fractions
 
 
+@dataclass
+class Regions:
+    """Image mode's regions: content and style label maps, what each label is, the fallbacks
+    applied, and the label whose style side is the whole photo (None if no such label)."""
+
+    labels: np.ndarray
+    style_labels: np.ndarray
+    names: list[str]
+    fallbacks: dict[int, int]
+    whole: int | None = None
+
+    def used(self) -> list[int]:
+        """Labels that take part in the style loss."""
+        present = {int(v) for v in np.unique(self.style_labels)}
+        if self.whole is not None:
+            present.add(self.whole)
+        return sorted(v for v in present if self.fallbacks.get(v, 0) >= 0)
+
+    def style_masks(self) -> np.ndarray:
+        return masks(self.style_labels, self.used(), self.whole)
+
+    def masks(self) -> np.ndarray:
+        return masks(self.labels, self.used())
+
+
+def apply_matches(
+    labels: np.ndarray,
+    style_labels: np.ndarray,
+    names: list[str],
+    samples: list[tuple[np.ndarray, np.ndarray]],
+    style: np.ndarray,
+    vgg,
+    params: dict,
+    device: str = "cpu",
+) -> tuple[np.ndarray, list[str], int | None, list[segmentation.RegionMatch]]:
+    """Check every content region's style counterpart (automatic regions) and give the regions
+    without a good one a shared label whose style side is the whole photo. `samples` are
+    (frame, its labels) pairs to measure features on. Returns (labels, names, the whole-photo
+    label or None, the matches)."""
+    auto = params["auto"]
+    layer = auto["layer"]
+    ids, counts = np.unique(labels, return_counts=True)
+    content_fractions = {int(v): float(c) / labels.size for v, c in zip(ids, counts, strict=True)}
+    style_fractions = {
+        int(v): float(c) / style_labels.size
+        for v, c in zip(*np.unique(style_labels, return_counts=True), strict=True)
+    }
+    feats = [segmentation.pixel_features(img, vgg, layer, device) for img, _ in samples]
+    content_means, _ = segmentation.mean_features(feats, [lab for _, lab in samples])
+    style_feats = segmentation.pixel_features(style, vgg, layer, device)
+    style_means, style_whole = segmentation.mean_features([style_feats], [style_labels])
+    for lab in content_fractions:  # a label in no sampled frame: judge it by the whole frames
+        content_means.setdefault(lab, sum(content_means.values()) / max(len(content_means), 1))
+    matches = segmentation.match_regions(
+        content_fractions,
+        content_means,
+        style_fractions,
+        style_means,
+        style_whole,
+        auto["match"]["area_ratio"],
+        auto["match"]["margin"],
+    )
+    names = list(names)
+    for m in matches:
+        log.info("region %s", m.describe(names))
+    poor = [m.label for m in matches if not m.kept]
+    if not poor:
+        return labels, names, None, matches
+    whole = len(names)
+    names.append(segmentation.WHOLE)
+    labels = np.where(np.isin(labels, poor), whole, labels)
+    log.info(
+        "%s take the whole style photo's look (no good counterpart in it)",
+        ", ".join(names[p] for p in poor),
+    )
+    return labels, names, whole, matches
+
+
 def segment_image(
     content: np.ndarray,
     style: np.ndarray,
     params: dict,
     content_mask: str | Path | None = None,
     style_mask: str | Path | None = None,
-) -> tuple[np.ndarray, np.ndarray, list[str], dict[int, int]]:
+) -> Regions:
     """Labels of one content image and the style photo (image mode): colour masks when both are
-    given, else the configured method (auto or none). Returns (content labels, style labels,
-    names, fallbacks)."""
+    given, else the configured method (auto or none)."""
     size = (content.shape[1], content.shape[0])
     style_size = (style.shape[1], style.shape[0])
     nearest = None
@@ -220,6 +300,11 @@ def segment_image(
             int(params["min_region"] * style_size[0] * style_size[1]),
         )
         nearest = clusters.nearest_centres()
+        labels, fallbacks, _ = apply_fallbacks(labels, style_labels, names, params, nearest)
+        labels, names, whole, _ = apply_matches(
+            labels, style_labels, names, [(content, labels)], style, vgg, params, device
+        )
+        return Regions(labels, style_labels, names, fallbacks, whole)
     elif params["method"] == "none":
         names = ["all"]
         labels = np.zeros(content.shape[:2], np.int64)
@@ -229,8 +314,8 @@ def segment_image(
             f"image mode does not run segmentation method '{params['method']}'; "
             "use auto, none, or --content-mask/--style-mask"
         )
-    labels, fallbacks, _ = apply_fallbacks(labels, style_labels, names, params, nearest)
-    return labels, style_labels, names, fallbacks
+    labels, fallbacks, _ = apply_fallbacks(labels, style_labels, names, params)
+    return Regions(labels, style_labels, names, fallbacks)
 
 
 def run(
@@ -240,8 +325,10 @@ def run(
     out: str | Path,
     params: dict,
     key: str = "",
+    record: dict | None = None,
 ) -> dict:
-    """Segment every frame and the style photo; returns the fallbacks applied."""
+    """Segment every frame and the style photo; returns the fallbacks applied. The artifact
+    records `record` (the parameters that decide the result) or, without it, `params`."""
     method = params["method"]
     with Frames(frames_path) as frames, FlowSet(flow_path) as flows:
         n, size = len(frames), frames.size
@@ -300,15 +387,23 @@ def run(
         else:
             raise PvstError(f"unknown segmentation method '{method}'")
 
-    labels, fallbacks, style_fractions = apply_fallbacks(
-        labels, style_labels, names, params, nearest, preferred
-    )
+        labels, fallbacks, style_fractions = apply_fallbacks(
+            labels, style_labels, names, params, nearest, preferred
+        )
+        whole, matches = None, []
+        if method == "auto":
+            samples = [(frames[int(t)], labels[int(t)]) for t in picks]
+            labels, names, whole, matches = apply_matches(
+                labels, style_labels, names, samples, style, vgg, params, device
+            )
+            if whole is not None:
+                style_fractions[whole] = 1.0
     if len(names) > 255:
         raise ArtifactError("more than 255 labels")
     with store.create(
         out,
         STAGE,
-        params,
+        params if record is None else record,
         key,
         inputs={"frames": str(frames_path), "flow": str(flow_path), "style": str(style_path)},
     ) as f:
@@ -320,6 +415,8 @@ def run(
             count=n,
             fallbacks=json.dumps({str(k): v for k, v in fallbacks.items()}),
             style_fractions=json.dumps({str(k): v for k, v in style_fractions.items()}),
+            whole=-1 if whole is None else whole,
+            matches=json.dumps([m.__dict__ for m in matches]),
         )
     log.info(
         "wrote %s: labels %s in the frames, %s in the style photo",
@@ -342,6 +439,11 @@ class Segmentation(store.Artifact):
         }
         self.style_labels = self._f["style_labels"][()].astype(np.int64)
         self.count = int(self._f.attrs["count"])
+        whole = int(self._f.attrs.get("whole", -1))
+        self.whole: int | None = None if whole < 0 else whole
+        self.matches = [
+            segmentation.RegionMatch(**m) for m in json.loads(self._f.attrs.get("matches", "[]"))
+        ]
 
     def labels(self, t: int) -> np.ndarray:
         return self._f["labels"][t].astype(np.int64)
@@ -354,10 +456,17 @@ class Segmentation(store.Artifact):
             if f > min_fraction and self.fallbacks.get(lab, 0) >= 0
         )
 
+    def style_masks(self, style_labels: np.ndarray, used: list[int]) -> np.ndarray:
+        """The style photo's masks of `used` (for `style_labels` at the size in use)."""
+        return masks(style_labels, used, self.whole)
 
-def masks(labels: np.ndarray, used: list[int]) -> np.ndarray:
-    """Per-label float masks (L×H×W) of a label map, for the labels in `used`."""
-    return np.stack([(labels == lab).astype(np.float32) for lab in used])
+
+def masks(labels: np.ndarray, used: list[int], whole: int | None = None) -> np.ndarray:
+    """Per-label float masks (L×H×W) of a label map, for the labels in `used`; on the style
+    side (`whole` given), that label's mask is the whole photo."""
+    return np.stack(
+        [segmentation.style_mask(labels, lab, whole).astype(np.float32) for lab in used]
+    )
 
 
 def preview_rows(frames: Frames, seg: Segmentation, style: np.ndarray):
@@ -367,7 +476,8 @@ def preview_rows(frames: Frames, seg: Segmentation, style: np.ndarray):
     colours = segmentation.label_colours(seg.names)
     w, h = frames.size
     styled = segmentation.overlay(style, seg.style_labels, colours)
-    panel = label(fit_height(styled, h, max_width=2 * w), "style regions")
+    caption = "style regions" if seg.whole is None else "style regions + whole photo"
+    panel = label(fit_height(styled, h, max_width=2 * w), caption)
     for t in range(len(frames)):
         row = np.concatenate(
             [

@@ -8,6 +8,7 @@ in the style photo.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -179,6 +180,82 @@ def fallback_map(
             choice = preferred if preferred in present else largest
         mapping[lab] = choice
     return mapping
+
+
+WHOLE = "whole style"  # the name of the label whose style side is the whole photo
+
+
+def style_mask(style_labels: np.ndarray, label: int, whole: int | None = None) -> np.ndarray:
+    """Where in the style photo label `label` takes its look from: its own pixels, or every
+    pixel for the `whole` label."""
+    if label == whole:
+        return np.ones(style_labels.shape, bool)
+    return style_labels == label
+
+
+@dataclass(frozen=True)
+class RegionMatch:
+    """How well a content region's style counterpart fits it."""
+
+    label: int
+    content_fraction: float
+    style_fraction: float
+    similarity: float  # cosine of mean VGG features: content region vs its style region
+    whole_similarity: float  # the same against the whole style photo
+    kept: bool
+
+    def describe(self, names: list[str]) -> str:
+        verdict = "kept" if self.kept else "takes the whole photo"
+        return (
+            f"{names[self.label]}: {self.content_fraction:.0%} of the frames, "
+            f"{self.style_fraction:.0%} of the style, similarity {self.similarity:.3f} "
+            f"(whole photo {self.whole_similarity:.3f}): {verdict}"
+        )
+
+
+def mean_features(
+    feats: list[np.ndarray], labels: list[np.ndarray]
+) -> tuple[dict[int, np.ndarray], np.ndarray]:
+    """Mean feature vector of every label over (H×W×C features, H×W labels) pairs, and over
+    all pixels."""
+    sums: dict[int, np.ndarray] = {}
+    counts: dict[int, int] = {}
+    for f, lab in zip(feats, labels, strict=True):
+        flat, ids = f.reshape(-1, f.shape[-1]), lab.ravel()
+        for v in np.unique(ids):
+            pick = flat[ids == v]
+            sums[int(v)] = sums.get(int(v), 0) + pick.sum(0)
+            counts[int(v)] = counts.get(int(v), 0) + len(pick)
+    total = sum(counts.values())
+    whole = sum(sums.values()) / max(total, 1)
+    return {v: sums[v] / counts[v] for v in sums}, whole
+
+
+def match_regions(
+    content_fractions: dict[int, float],
+    content_means: dict[int, np.ndarray],
+    style_fractions: dict[int, float],
+    style_means: dict[int, np.ndarray],
+    style_whole: np.ndarray,
+    area_ratio: float,
+    margin: float,
+) -> list[RegionMatch]:
+    """Judge each content region's counterpart. A region keeps it when the counterpart covers
+    at least `area_ratio` × the region's share of the frames in the style photo (a large part
+    of the scene is not styled from a few objects) and resembles the region at least `margin`
+    more than the whole photo does; otherwise it should take the whole photo's look."""
+
+    def cos(a: np.ndarray, b: np.ndarray) -> float:
+        return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b) + 1e-12))
+
+    out = []
+    for lab in sorted(content_fractions):
+        cf, sf = content_fractions[lab], style_fractions.get(lab, 0.0)
+        sim = cos(content_means[lab], style_means[lab]) if lab in style_means else -1.0
+        whole = cos(content_means[lab], style_whole)
+        kept = sf >= area_ratio * cf and sim >= whole + margin
+        out.append(RegionMatch(lab, cf, sf, sim, whole, kept))
+    return out
 
 
 # -- automatic joint segmentation --------------------------------------------------------------

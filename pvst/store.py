@@ -222,7 +222,7 @@ def read_params(f: h5py.File) -> dict:
 def describe(path: str | Path) -> dict:
     """Provenance and dataset shapes of an artifact, for people."""
     out: dict[str, Any] = {"path": str(path)}
-    with h5py.File(path, "r") as f:
+    with open_artifact(path, None) as f:
         for name, value in f.attrs.items():
             if name in ("params", "inputs", "input_keys"):
                 value = json.loads(value)

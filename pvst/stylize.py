@@ -24,7 +24,17 @@ def pick_device(name: str) -> torch.device:
             f"device '{name}' was asked for but CUDA is not available here (torch "
             f"{torch.__version__}, built for CUDA {torch.version.cuda}); use device: auto or cpu"
         )
-    return torch.device(name)
+    if name.startswith("cuda:") and int(name[5:]) >= torch.cuda.device_count():
+        raise PvstError(
+            f"device '{name}' was asked for but this machine has "
+            f"{torch.cuda.device_count()} CUDA device(s) (cuda:0 … cuda:N−1)"
+        )
+    if name == "mps" and not torch.backends.mps.is_available():
+        raise PvstError("device 'mps' was asked for but Apple's MPS is not available here")
+    try:
+        return torch.device(name)
+    except RuntimeError as exc:
+        raise PvstError(f"'{name}' is not a device: use auto, cpu, cuda, cuda:N or mps") from exc
 
 
 def to_tensor(image: np.ndarray, device: torch.device) -> torch.Tensor:
@@ -237,11 +247,9 @@ def stylize_image(
 
     device = pick_device(params["device"])
     torch.manual_seed(params["seed"])
-    labels, style_labels, names, fallbacks = segment_stage.segment_image(
-        content, style, seg_params, content_mask, style_mask
-    )
-    used = sorted(int(v) for v in np.unique(style_labels) if fallbacks.get(int(v), 0) >= 0)
-    log.info("regions: %s", [names[u] for u in used])
+    regions = segment_stage.segment_image(content, style, seg_params, content_mask, style_mask)
+    used = regions.used()
+    log.info("regions: %s", [regions.names[u] for u in used])
     start = time.perf_counter()
     optimising = params["method"] == "optimise"
     smoothing_needs_lap = params["postprocess"]["method"] == "closed_form"
@@ -251,22 +259,27 @@ def stylize_image(
     if params["method"] == "colour" or params["init"]["first"] == "colour":
         cp = params["colour"]
         coloured = colour.transfer(
-            content, style, labels, style_labels, used, cp["feather"], cp["steps"]
+            content,
+            style,
+            regions.labels,
+            regions.style_labels,
+            used,
+            cp["feather"],
+            cp["steps"],
+            regions.whole,
         )
     if not optimising:
         result = colour_only(coloured, device, time.perf_counter() - start)
         return postprocess(result.image, content, params["postprocess"], lap), result
     vgg = load_vgg19(params["vgg"], params["pooling"], device)
     style_layers = [k for k, v in params["style_layers"].items() if v > 0]
-    targets = style_targets(
-        vgg, style, segment_stage.masks(style_labels, used), style_layers, device
-    )
+    targets = style_targets(vgg, style, regions.style_masks(), style_layers, device)
     objective = Objective(
         vgg,
         params,
         content_target(content, coloured, params),
         targets,
-        segment_stage.masks(labels, used),
+        regions.masks(),
         None,
         matting.to_torch(lap, device) if params["lambda"] > 0 else None,
     )

@@ -123,7 +123,7 @@ def run(
         targets = None
         if optimising:
             targets = stylize.style_targets(
-                vgg, style, segment_stage.masks(style_labels, used), style_layers, device
+                vgg, style, seg.style_masks(style_labels, used), style_layers, device
             )
         log.info(
             "stylizing %d frames of %d×%d on %s: %d pass(es), labels %s, cuts at %s",
@@ -143,6 +143,7 @@ def run(
                 style_labels,
                 used,
                 params["colour"]["steps"],
+                seg.whole,
             )
             maps = [fitted[u] for u in used]
             log.info("colour maps fitted per region on %d frames", len(picks))

@@ -18,7 +18,9 @@ def read_state(path: str | Path, what: str) -> dict:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise PvstError(f"{path}: not a readable torch weights file ({exc})") from None
+        raise PvstError(
+            f"{path}: not a PyTorch checkpoint that pvst can read ({type(exc).__name__}: {exc})"
+        ) from None
     for wrapper in ("state_dict", "model", "params_ema", "params"):
         if isinstance(state, dict) and isinstance(state.get(wrapper), dict):
             state = state[wrapper]

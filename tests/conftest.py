@@ -86,6 +86,7 @@ def workflow_dir(tmp_path) -> Path:
     """A copy of the workflow (Snakefile, rules, schema) in an empty directory."""
     shutil.copy(REPO / "Snakefile", tmp_path / "Snakefile")
     shutil.copytree(REPO / "workflow", tmp_path / "workflow", symlinks=False)
+    shutil.copytree(REPO / "profiles", tmp_path / "profiles")
     (tmp_path / "data").mkdir()
     return tmp_path
 

@@ -201,6 +201,15 @@ def test_auto_labels_are_stable_along_the_flow(clip, rocket_file):
         assert seg.count == 40 and seg.labels(0).shape == (54, 128)
         assert seg.style_labels.shape == (85, 128)  # rocket.jpg at the frames' long side
         assert set(seg.used_labels()) >= set(np.unique(seg.labels(5)))
+        # every region's match is recorded; the whole-photo label's style side is everything
+        present = set(np.unique([seg.labels(t) for t in range(40)]).tolist())
+        assert seg.matches and all(0 <= m.label < 3 for m in seg.matches)
+        assert all((m.label in present) == m.kept for m in seg.matches)
+        masks = seg.style_masks(seg.style_labels, seg.used_labels())
+        assert masks.shape == (len(seg.used_labels()), 85, 128)
+        if seg.whole is not None:
+            assert seg.names[seg.whole] == segmentation.WHOLE
+            assert masks[seg.used_labels().index(seg.whole)].min() == 1.0
 
 
 def test_masks_method_with_fallback_and_none(clip, tmp_path, rocket_file, caplog):
@@ -274,3 +283,52 @@ def test_overlay_marks_borders():
     out = segmentation.overlay(img, labels, segmentation.label_colours(["blue", "region1"]))
     assert (out[:, 5] == 255).all()
     assert tuple(out[0, 0]) == (50, 50, 177)  # half picture, half blue
+
+
+def test_region_matches_keep_good_counterparts_only():
+    e = np.eye(4)
+    content_means = {0: e[0] + 0.1 * e[3], 1: e[1], 2: e[2] + e[3]}
+    style_means = {0: e[0], 1: e[1], 2: e[2]}
+    whole = e[0] + e[1] + e[2] + 3 * e[3]
+    matches = segmentation.match_regions(
+        {0: 0.3, 1: 0.6, 2: 0.1},
+        content_means,
+        {0: 0.5, 1: 0.1, 2: 0.4},
+        style_means,
+        whole,
+        area_ratio=0.25,
+        margin=0.0,
+    )
+    by_label = {m.label: m for m in matches}
+    assert by_label[0].kept  # like its counterpart, which has room enough in the style
+    assert not by_label[1].kept  # 60 % of the frames styled from 10 % of the photo
+    assert not by_label[2].kept  # resembles the whole photo more than its counterpart
+    assert by_label[2].similarity < by_label[2].whole_similarity
+    assert "takes the whole photo" in by_label[1].describe(["a", "b", "c"])
+    loose = segmentation.match_regions(
+        {1: 0.6}, content_means, {1: 0.1}, style_means, whole, area_ratio=0.1, margin=-2
+    )
+    assert loose[0].kept
+
+
+def test_regions_without_a_counterpart_take_the_whole_photo(rocket, caplog):
+    # content: the rocket photo's sky above a grey road that fills most of the frame; the
+    # photo has no such ground, so the road's counterpart is a small part of the photo
+    content = media.resize_image(rocket[:, :320], (160, 214)).copy()
+    content[60:] = np.array([128, 128, 128], np.uint8) + np.random.default_rng(0).integers(
+        0, 12, (154, 160, 1), dtype=np.uint8
+    )
+    style = media.resize_image(rocket, (214, 134))
+    params = {**SEG, "auto": {**SEG["auto"], "regions": 3}}
+    with caplog.at_level(logging.INFO, logger="pvst.segment_stage"):
+        regions = segment_stage.segment_image(content, style, params)
+    assert "similarity" in caplog.text  # every match is reported
+    assert regions.whole is not None and regions.names[regions.whole] == segmentation.WHOLE
+    road = regions.labels[80:]
+    assert np.mean(road == regions.whole) > 0.9
+    used = regions.used()
+    k = used.index(regions.whole)
+    assert regions.style_masks()[k].min() == 1.0  # its style side is the whole photo
+    assert regions.masks()[k][80:].mean() > 0.9
+    strict = {**params, "auto": {**params["auto"], "match": {"area_ratio": 0, "margin": -2}}}
+    assert segment_stage.segment_image(content, style, strict).whole is None

@@ -15,7 +15,11 @@ from pvst.plan import Plan
 
 try:
     CFG = pvst_config.validate(
-        config, source="the workflow configuration (config/config.yaml, --config)", coerce=True
+        config,
+        source="the workflow configuration ("
+        + ", ".join([*map(str, workflow.configfiles), "--config"])
+        + ")",
+        coerce=True,
     )
 except PvstError as exc:
     raise WorkflowError(str(exc)) from None

@@ -1,0 +1,153 @@
+"""Bad input, table-driven: every case is one line of CASES. Each runs a `pvst` command (in
+this process, as the console script would) and asserts the exit status, a message that names
+the file or key and the problem, no traceback, and no new file at the output path."""
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from PIL import Image
+
+from pvst import cli, media
+from tests.conftest import ffmpeg
+
+# (id, argv with {placeholders}, words the message must hold, output path that must not appear)
+# fmt: off
+CASES = [
+    # image mode: inputs
+    ("content missing", "image nosuch.png style.png -o out.png", ["nosuch.png", "no such image"], "out.png"),
+    ("content not an image", "image text.png style.png -o out.png", ["text.png", "not an image"], "out.png"),
+    ("style missing", "image content.png nosuch.jpg -o out.png", ["nosuch.jpg", "no such image"], "out.png"),
+    ("style too small", "image content.png tiny.png -o out.png", ["tiny.png", "10×10", "at least 32"], "out.png"),
+    ("style empty file", "image content.png empty.png -o out.png", ["empty.png", "not an image"], "out.png"),
+    ("one mask only", "image content.png style.png -o out.png --content-mask mask.png", ["give both"], "out.png"),
+    ("mask missing", "image content.png style.png -o out.png --content-mask nosuch.png --style-mask mask.png", ["nosuch.png"], "out.png"),
+    ("mask not an image", "image content.png style.png -o out.png --content-mask text.png --style-mask mask.png", ["text.png"], "out.png"),
+    # image mode: output and settings, refused before any work
+    ("output suffix", "image content.png style.png -o out.xyz", ["out.xyz", "'.xyz'", "not an image format"], "out.xyz"),
+    ("output no suffix", "image content.png style.png -o out", ["out", "no suffix"], "out"),
+    ("output is a folder", "image content.png style.png -o folder", ["folder", "is a folder"], "folder/out.png"),
+    ("output folder missing", "image content.png style.png -o nodir/out.png", ["nodir", "does not exist"], "nodir/out.png"),
+    ("size zero", "image content.png style.png -o out.png --size 0", ["--size 0", "16 to 8192"], "out.png"),
+    ("size negative", "image content.png style.png -o out.png --size -5", ["--size -5"], "out.png"),
+    ("size huge", "image content.png style.png -o out.png --size 200000", ["--size 200000"], "out.png"),
+    ("device gpu", "image content.png style.png -o out.png --device gpu", ["stylize.device", "'gpu'"], "out.png"),
+    ("device cuda:x", "image content.png style.png -o out.png --device cuda:x", ["stylize.device"], "out.png"),
+    ("iterations zero", "image content.png style.png -o out.png --iterations 0", ["stylize.iterations.first"], "out.png"),
+    ("lambda negative", "image content.png style.png -o out.png --lambda -1", ["stylize.lambda"], "out.png"),
+    ("config missing", "image content.png style.png -o out.png --config nosuch.yaml", ["nosuch.yaml", "not found"], "out.png"),
+    ("config bad yaml", "image content.png style.png -o out.png --config badyaml.yaml", ["badyaml.yaml", "not valid YAML", "line"], "out.png"),
+    ("config unknown key", "image content.png style.png -o out.png --config typo.yaml", ["typo.yaml", "alfa", "did you mean 'alpha'"], "out.png"),
+    ("config wrong type", "image content.png style.png -o out.png --config wrongtype.yaml", ["wrongtype.yaml", "stylize.beta", "expected number"], "out.png"),
+    ("config not a mapping", "image content.png style.png -o out.png --config list.yaml", ["list.yaml", "top level must be a mapping"], "out.png"),
+    ("config device in file", "image content.png style.png -o out.png --config gpu.yaml", ["gpu.yaml", "stylize.device"], "out.png"),
+    # configuration read by every command
+    ("variant name with _", "plan --config underscore.yaml", ["underscore.yaml", "invalid name 'a_b'"], None),
+    ("variant name reserved", "plan --config reserved.yaml", ["reserved.yaml", "'sbs'", "reserved"], None),
+    ("unknown section", "plan --config section.yaml", ["section.yaml", "unknown key 'stylise'", "stylize"], None),
+    ("size below minimum", "plan --config small.yaml", ["small.yaml", "frames.size"], None),
+    ("bad method", "plan --config method.yaml", ["method.yaml", "segmentation.method"], None),
+    ("plan unknown video", "plan --video nosuch", ["no video 'nosuch'", "known videos"], None),
+    # artifacts and media
+    ("info not hdf5", "info text.png", ["text.png", "not a readable HDF5"], None),
+    ("info missing", "info nosuch.h5", ["nosuch.h5", "not found"], None),
+    ("info on a video", "info clip.mp4", ["clip.mp4", "not a readable HDF5"], None),
+    ("frames missing clip", "frames --video surf", ["data/surf.mp4"], None),
+    ("frames corrupt clip", "frames --params {{}} --in video=garbage.mp4 --out g.h5", ["garbage.mp4", "not a video"], "g.h5"),
+    ("frames audio only", "frames --params {{}} --in video=audio.m4a --out a.h5", ["audio.m4a", "no video stream"], "a.h5"),
+    ("frames a still image", "frames --params {{}} --in video=content.png --out s.h5", ["content.png", "still image"], "s.h5"),
+    ("frames params not json", "frames --params {{oops --in video=clip.mp4 --out x.h5", ["--params", "not valid JSON"], "x.h5"),
+    ("frames params invalid", 'frames --params {{"size":"big"}} --in video=clip.mp4 --out x.h5', ["--params is invalid", "size"], "x.h5"),
+    ("assemble missing artifact", "assemble nosuch.h5 -o out.mp4", ["nosuch.h5", "not found"], "out.mp4"),
+    ("assemble not an artifact", "assemble text.png -o out.mp4", ["text.png", "HDF5"], "out.mp4"),
+    ("cyclegan garbage checkpoint", "cyclegan-train garbage.pth folder --out train --max-steps 1", ["garbage.pth"], None),
+    ("cyclegan-train empty folder", "cyclegan-train folder folder --out train --max-steps 1", ["folder", "no images"], None),
+]
+# fmt: on
+
+
+@pytest.fixture(scope="module")
+def media_dir(tmp_path_factory, tiny_clip, rocket_file) -> Path:
+    d = tmp_path_factory.mktemp("bad")
+    rocket = media.read_image(rocket_file)
+    Image.fromarray(media.resize_image(rocket, (64, 40))).save(d / "content.png")
+    Image.fromarray(media.resize_image(rocket, (64, 40))).save(d / "style.png")
+    Image.fromarray(np.zeros((10, 10, 3), np.uint8)).save(d / "tiny.png")
+    Image.fromarray(np.full((40, 64, 3), (0, 0, 255), np.uint8)).save(d / "mask.png")
+    (d / "text.png").write_text("not a picture\n")
+    (d / "empty.png").write_bytes(b"")
+    (d / "garbage.mp4").write_bytes(np.random.default_rng(0).bytes(4096))
+    (d / "garbage.pth").write_bytes(np.random.default_rng(1).bytes(512))
+    shutil.copy(tiny_clip, d / "clip.mp4")
+    ffmpeg("-f", "lavfi", "-i", "sine=frequency=440:duration=0.5", str(d / "audio.m4a"))
+    (d / "folder").mkdir()
+    configs = {
+        "badyaml.yaml": "stylize: {alpha: 1\n  beta: [",
+        "typo.yaml": {"stylize": {"alfa": 1}},
+        "wrongtype.yaml": {"stylize": {"beta": "lots"}},
+        "list.yaml": [1, 2],
+        "gpu.yaml": {"stylize": {"device": "gpu"}},
+        "underscore.yaml": {"variants": {"a_b": {}}},
+        "reserved.yaml": {"variants": {"sbs": {}}},
+        "section.yaml": {"stylise": {}},
+        "small.yaml": {"frames": {"size": 4}},
+        "method.yaml": {"segmentation": {"method": "magic"}},
+    }
+    for name, value in configs.items():
+        text = value if isinstance(value, str) else yaml.safe_dump(value)
+        (d / name).write_text(text)
+    (d / "config").mkdir()
+    (d / "config" / "config.yaml").write_text(yaml.safe_dump({"frames": {"size": 64}}))
+    (d / "data").mkdir()
+    return d
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+def test_bad_input_is_refused_clearly(case, media_dir, monkeypatch, capsys):
+    _, argv, words, output = case
+    monkeypatch.chdir(media_dir)
+    before = {p for p in media_dir.rglob("*")}
+    rc = cli.main(argv.format().split())
+    err = capsys.readouterr().err
+    assert rc == 2, err
+    assert "Traceback" not in err
+    for word in words:
+        assert word in err, f"{word!r} not in {err!r}"
+    if output:
+        assert not (media_dir / output).exists()
+    made = {p for p in media_dir.rglob("*")} - before
+    assert not [p for p in made if p.is_file() and p.suffix in (".png", ".mp4", ".h5", ".xyz")]
+
+
+def test_there_are_at_least_forty_cases():
+    assert len(CASES) >= 40 and len({c[0] for c in CASES}) == len(CASES)
+
+
+def test_images_read_as_they_look(tmp_path, caplog):
+    grey16 = (np.linspace(0, 65535, 64 * 48).reshape(48, 64)).astype(np.uint16)
+    Image.fromarray(grey16).save(tmp_path / "grey16.png")
+    with caplog.at_level("INFO", logger="pvst.media"):
+        img = media.read_image(tmp_path / "grey16.png")
+    assert img.shape == (48, 64, 3) and abs(img.mean() - 127.5) < 1  # not white (255)
+    assert "grey scaled" in caplog.text
+    rgba = np.zeros((8, 8, 4), np.uint8)
+    rgba[..., 0] = 200
+    rgba[:4, :, 3] = 255  # top half opaque red, bottom half transparent
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "rgba.png")
+    img = media.read_image(tmp_path / "rgba.png")
+    assert tuple(img[0, 0]) == (200, 0, 0) and tuple(img[7, 0]) == (255, 255, 255)
+    Image.new("CMYK", (8, 8), (0, 255, 255, 0)).save(tmp_path / "cmyk.jpg")
+    assert tuple(media.read_image(tmp_path / "cmyk.jpg")[4, 4]) == (255, 0, 0)
+    pal = Image.new("P", (8, 8))
+    pal.putpalette([0, 0, 0, 10, 200, 30] + [0] * 762)
+    pal.putpixel((1, 1), 1)
+    pal.save(tmp_path / "pal.png")
+    assert tuple(media.read_image(tmp_path / "pal.png")[1, 1]) == (10, 200, 30)
+    # EXIF orientation 6: the stored 8×4 image is shown rotated, 4 wide and 8 high
+    wide = Image.fromarray(np.zeros((4, 8, 3), np.uint8))
+    exif = wide.getexif()
+    exif[0x0112] = 6
+    wide.save(tmp_path / "turned.jpg", exif=exif)
+    assert media.read_image(tmp_path / "turned.jpg").shape == (8, 4, 3)
