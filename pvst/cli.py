@@ -299,10 +299,11 @@ def cmd_image(args) -> None:
             f"--size {args.size}: the long side must be {MIN_IMAGE_SIZE} to {MAX_IMAGE_SIZE} pixels"
         )
     media.check_image_output(args.out)
-    stylize.pick_device(params["device"])
+    device = stylize.pick_device(params["device"])
     content = media.read_image(args.content)
     style = media.read_style_photo(args.style)
     wh = media.working_size(content.shape[1], content.shape[0], args.size, upscale=True)
+    stylize.check_memory(wh[1], wh[0], params, device, f"{args.content} at --size {args.size}")
     content = media.resize_image(content, wh)
     sh, sw = style.shape[:2]
     scale = args.size / max(sh, sw)

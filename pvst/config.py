@@ -216,3 +216,21 @@ def section(config: dict, name: str, video: str, variant: str = DEFAULT_VARIANT)
     entry = config["videos"].get(video, {})
     over = config["variants"].get(variant, {})
     return merge(config[name], entry.get(name), over.get(name))
+
+
+def missing_weights(config: dict) -> list[str]:
+    """Weights files that a configured flow method needs but nobody named: checked when the
+    workflow starts, not late in a job."""
+    problems = []
+    for video in ["", *config["videos"]]:
+        for variant in variant_names(config)[:-1]:
+            flow = section(config, "flow", video, variant)
+            if flow["method"] == "raft" and not flow["raft"]["weights"]:
+                where = " / ".join(
+                    w for w in (f"video '{video}'" if video else "", f"variant '{variant}'") if w
+                )
+                problems.append(
+                    f"flow.method is raft for {where} but flow.raft.weights names no file "
+                    "(torchvision RAFT weights; pvst downloads nothing)"
+                )
+    return problems

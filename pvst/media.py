@@ -82,6 +82,8 @@ def probe(path: str | Path) -> VideoInfo:
     if stream is None:
         if re.search(r"Stream #\S+.*: Audio:", text):
             raise MediaError(f"{path}: has no video stream (audio only)")
+        if re.search(r"^Input #0", text, re.M):
+            raise MediaError(f"{path}: has no video stream (no frames to read)")
         detail = text.strip().splitlines()[-1] if text.strip() else "ffmpeg said nothing"
         raise MediaError(f"{path}: not a video ffmpeg can read ({detail})")
     container = re.search(r"Input #0, ([\w,]+)", text)

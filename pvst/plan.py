@@ -9,6 +9,8 @@ it reads changes, and switching a parameter back finds the earlier result still 
 from __future__ import annotations
 
 import os
+import re
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +22,8 @@ from pvst.store import params_key
 RESULTS = "results"
 EVAL_FLOW_ORDER = ("dis", "farneback", "deepflow", "tvl1")
 DATA = "data"
+# What a video name in a target may hold (the Snakemake wildcard constraint says the same).
+VIDEO_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mpg", ".mpeg")
 
 
@@ -143,13 +147,36 @@ class Plan:
     def videos(self) -> list[str]:
         """Configured videos, then clips found in data/, then the embedded samples."""
         names = list(self.config["videos"])
-        data = self.root / DATA
-        if data.is_dir():
-            for p in sorted(data.iterdir()):
-                if p.suffix.lower() in VIDEO_SUFFIXES and p.stem not in names:
-                    names.append(p.stem)
+        for p in self._clips():
+            if p.stem not in names and VIDEO_NAME.fullmatch(p.stem):
+                names.append(p.stem)
         names += [n for n in samples.sample_videos() if n not in names]
         return names
+
+    def _clips(self) -> list[Path]:
+        data = self.root / DATA
+        if not data.is_dir():
+            return []
+        return [p for p in sorted(data.iterdir()) if p.suffix.lower() in VIDEO_SUFFIXES]
+
+    def unusable_clips(self) -> list[str]:
+        """Clips in data/ that no target can name (spaces, accents, …), each with how to use
+        it: a `videos:` entry that gives it a plain name."""
+        mapped = {e.get("video") for e in self.config["videos"].values()}
+        out = []
+        for p in self._clips():
+            rel = f"{DATA}/{p.name}"
+            if VIDEO_NAME.fullmatch(p.stem) or rel in mapped:
+                continue
+            ascii_stem = unicodedata.normalize("NFKD", p.stem).encode("ascii", "ignore").decode()
+            plain = re.sub(r"[^A-Za-z0-9._-]+", "_", ascii_stem)
+            plain = plain.strip("._-") or "clip"
+            out.append(
+                f"{rel}: a target name may hold only letters, digits, '.', '_' and '-', so "
+                f"results/<name>_stylized.mp4 cannot name this file; give it a name in "
+                f'config/config.yaml: videos: {{{plain}: {{video: "{rel}"}}}}'
+            )
+        return out
 
     # -- input files -------------------------------------------------------------------------
     def video_file(self, video: str) -> str:
@@ -160,11 +187,15 @@ class Plan:
             if (self.root / path).exists() or self._is_sample(path):
                 return path
             raise PvstError(self._missing(path, f"the clip of video '{video}'"))
-        data = self.root / DATA
-        for suffix in VIDEO_SUFFIXES:
-            for candidate in (data / f"{video}{suffix}", data / f"{video}{suffix.upper()}"):
-                if candidate.is_file():
-                    return f"{DATA}/{candidate.name}"
+        found = [p for p in self._clips() if p.stem == video]
+        if len(found) > 1:
+            options = ", ".join(f"{DATA}/{p.name}" for p in found)
+            raise PvstError(
+                f"video '{video}': {options} all go by that name; say which one in "
+                f"config/config.yaml: videos: {{{video}: {{video: {DATA}/{found[0].name}}}}}"
+            )
+        if found:
+            return f"{DATA}/{found[0].name}"
         path = f"{DATA}/{video}.mp4"
         if self._is_sample(path):
             return path

@@ -99,14 +99,21 @@ def _keyframes(source: str, n: int, size: tuple[int, int]) -> dict[int, np.ndarr
             "of PNGs named by frame index, e.g. 000000.png, 000045.png)"
         )
     keys = {}
+    past = []
     for f in sorted(path.iterdir()):
         m = re.fullmatch(r"(?:\w*?[_-])?(\d+)\.png", f.name, re.IGNORECASE)
         if m:
             t = int(m.group(1))
             if t >= n:
                 log.warning("%s: frame %d is past the clip's %d frames; ignored", f, t, n)
+                past.append(f.name)
                 continue
             keys[t] = segmentation.read_colour_mask(f, size)
+    if not keys and past:
+        raise PvstError(
+            f"{path}: every mask ({', '.join(past[:5])}) names a frame past the clip's end "
+            f"(it has {n} frames, 000000 to {n - 1:06d})"
+        )
     if not keys:
         raise PvstError(f"{path}: no mask PNGs named by frame index (e.g. 000000.png)")
     return keys

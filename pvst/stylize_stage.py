@@ -115,6 +115,7 @@ def run(
     ):
         laps = Laplacians(laplacian_path) if laplacian_path else None
         n, size = len(frames), frames.size
+        stylize.check_memory(size[1], size[0], params, device, str(frames_path))
         style = segment_stage.style_at_working_size(style_path, size)
         if params["style_size"]:
             style = segment_stage.style_at_working_size(style_path, (params["style_size"],) * 2)

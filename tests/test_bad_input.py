@@ -33,6 +33,7 @@ CASES = [
     ("size zero", "image content.png style.png -o out.png --size 0", ["--size 0", "16 to 8192"], "out.png"),
     ("size negative", "image content.png style.png -o out.png --size -5", ["--size -5"], "out.png"),
     ("size huge", "image content.png style.png -o out.png --size 200000", ["--size 200000"], "out.png"),
+    ("size past memory", "image content.png style.png -o out.png --size 8192", ["content.png", "GiB", "smaller size"], "out.png"),
     ("device gpu", "image content.png style.png -o out.png --device gpu", ["stylize.device", "'gpu'"], "out.png"),
     ("device cuda:x", "image content.png style.png -o out.png --device cuda:x", ["stylize.device"], "out.png"),
     ("iterations zero", "image content.png style.png -o out.png --iterations 0", ["stylize.iterations.first"], "out.png"),
@@ -57,6 +58,7 @@ CASES = [
     ("frames missing clip", "frames --video surf", ["data/surf.mp4"], None),
     ("frames corrupt clip", "frames --params {{}} --in video=garbage.mp4 --out g.h5", ["garbage.mp4", "not a video"], "g.h5"),
     ("frames audio only", "frames --params {{}} --in video=audio.m4a --out a.h5", ["audio.m4a", "no video stream"], "a.h5"),
+    ("frames zero frames", "frames --params {{}} --in video=zero.mp4 --out z.h5", ["zero.mp4", "no video stream"], "z.h5"),
     ("frames a still image", "frames --params {{}} --in video=content.png --out s.h5", ["content.png", "still image"], "s.h5"),
     ("frames params not json", "frames --params {{oops --in video=clip.mp4 --out x.h5", ["--params", "not valid JSON"], "x.h5"),
     ("frames params invalid", 'frames --params {{"size":"big"}} --in video=clip.mp4 --out x.h5', ["--params is invalid", "size"], "x.h5"),
@@ -82,6 +84,7 @@ def media_dir(tmp_path_factory, tiny_clip, rocket_file) -> Path:
     (d / "garbage.pth").write_bytes(np.random.default_rng(1).bytes(512))
     shutil.copy(tiny_clip, d / "clip.mp4")
     ffmpeg("-f", "lavfi", "-i", "sine=frequency=440:duration=0.5", str(d / "audio.m4a"))
+    ffmpeg("-f", "lavfi", "-i", "color=c=red:s=64x48:d=1", "-frames:v", "0", str(d / "zero.mp4"))
     (d / "folder").mkdir()
     configs = {
         "badyaml.yaml": "stylize: {alpha: 1\n  beta: [",
@@ -138,6 +141,12 @@ def test_images_read_as_they_look(tmp_path, caplog):
     Image.fromarray(rgba, "RGBA").save(tmp_path / "rgba.png")
     img = media.read_image(tmp_path / "rgba.png")
     assert tuple(img[0, 0]) == (200, 0, 0) and tuple(img[7, 0]) == (255, 255, 255)
+    import cv2
+
+    rgb16 = np.zeros((8, 8, 3), np.uint16)
+    rgb16[..., 2], rgb16[..., 1] = 65535, 32768  # OpenCV writes BGR: red full, green half
+    cv2.imwrite(str(tmp_path / "rgb16.png"), rgb16)
+    assert tuple(media.read_image(tmp_path / "rgb16.png")[0, 0]) == (255, 128, 0)
     Image.new("CMYK", (8, 8), (0, 255, 255, 0)).save(tmp_path / "cmyk.jpg")
     assert tuple(media.read_image(tmp_path / "cmyk.jpg")[4, 4]) == (255, 0, 0)
     pal = Image.new("P", (8, 8))
@@ -151,3 +160,53 @@ def test_images_read_as_they_look(tmp_path, caplog):
     exif[0x0112] = 6
     wide.save(tmp_path / "turned.jpg", exif=exif)
     assert media.read_image(tmp_path / "turned.jpg").shape == (8, 4, 3)
+
+
+def test_clip_names_that_no_target_can_carry(tmp_path, tiny_clip):
+    from pvst import config
+    from pvst.errors import PvstError
+    from pvst.plan import Plan
+
+    (tmp_path / "data").mkdir()
+    for name in ("my clip.mp4", "café.mp4", "dup.mp4", "dup.mkv", "fine.mp4"):
+        shutil.copy(tiny_clip, tmp_path / "data" / name)
+    plan = Plan(config.validate({}), root=tmp_path)
+    cafe, clip = plan.unusable_clips()
+    assert clip.startswith("data/my clip.mp4") and 'my_clip: {video: "data/my clip.mp4"}' in clip
+    assert cafe.startswith("data/café.mp4") and 'cafe: {video: "data/café.mp4"}' in cafe
+    assert "fine" in plan.videos() and "my clip" not in plan.videos()
+    with pytest.raises(PvstError, match=r"data/dup.mkv, data/dup.mp4 all go by that name"):
+        plan.video_file("dup")
+    mapped = Plan(config.validate({"videos": {"dup": {"video": "data/dup.mkv"}}}), root=tmp_path)
+    assert mapped.video_file("dup") == "data/dup.mkv"
+
+
+def test_keyframe_masks_past_the_clip_end(tmp_path):
+    from pvst import segment_stage
+    from pvst.errors import PvstError
+
+    Image.fromarray(np.full((28, 64, 3), (0, 0, 255), np.uint8)).save(tmp_path / "000999.png")
+    with pytest.raises(PvstError, match=r"000999.png.*past the clip's end \(it has 12 frames"):
+        segment_stage._keyframes(str(tmp_path), 12, (64, 28))
+
+
+def test_raft_without_weights_is_found_before_any_job():
+    from pvst import config
+
+    cfg = config.validate({"variants": {"sharp": {"flow": {"method": "raft"}}}})
+    problems = config.missing_weights(cfg)
+    assert problems == [
+        "flow.method is raft for variant 'sharp' but flow.raft.weights names no file "
+        "(torchvision RAFT weights; pvst downloads nothing)"
+    ]
+    ok = config.validate({"flow": {"method": "raft", "raft": {"weights": "w.pth"}}})
+    assert config.missing_weights(ok) == []
+
+
+def test_exponent_numbers_in_yaml(tmp_path):
+    from pvst import config
+
+    (tmp_path / "c.yaml").write_text("stylize: {lambda: 1e4, beta: 2E+2, tv: 1e-3}\n")
+    cfg = config.load(tmp_path / "c.yaml")
+    assert cfg["stylize"]["lambda"] == 10000 and cfg["stylize"]["beta"] == 200
+    assert cfg["stylize"]["tv"] == pytest.approx(1e-3)

@@ -112,6 +112,16 @@ def test_invalid_configuration_stops_the_workflow(tiny_project):
     proc = run_snakemake(tiny_project, "-n", check=False)
     assert proc.returncode != 0
     assert "frames: unknown key 'stpe' (did you mean 'step'?)" in proc.stdout + proc.stderr
+    write_config(tiny_project, TINY)
+    extra = tiny_project / "extra.yaml"
+    extra.write_text("stylize: {beta: lots}\n")
+    proc = run_snakemake(tiny_project, "-n", "--configfile", str(extra), check=False)
+    assert proc.returncode != 0
+    assert (
+        "extra.yaml" in proc.stderr and "stylize.beta: expected number, got 'lots'" in proc.stderr
+    )
+    extra.write_text("stylize: {lambda: 1e4}\n")  # YAML 1.1 reads 1e4 as a string
+    assert run_snakemake(tiny_project, "-n", "--configfile", str(extra)).returncode == 0
 
 
 def test_flow_runs_in_parts_then_merges(tiny_project):

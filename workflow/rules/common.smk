@@ -11,6 +11,7 @@ from pvst import dvc as pvst_dvc
 from pvst import samples as pvst_samples
 from pvst import store as pvst_store
 from pvst.errors import PvstError
+from pvst.plan import VIDEO_NAME as PVST_VIDEO_NAME
 from pvst.plan import Plan
 
 try:
@@ -24,7 +25,11 @@ try:
 except PvstError as exc:
     raise WorkflowError(str(exc)) from None
 
+if pvst_config.missing_weights(CFG):
+    raise WorkflowError("\n".join(pvst_config.missing_weights(CFG)))
 PLAN = Plan(CFG)
+for problem in PLAN.unusable_clips():
+    print(f"pvst: {problem}", file=sys.stderr)
 # Suffixes of results/{video}_{variant}_{suffix}.mp4 made by preview rules (not variants).
 RESERVED = pvst_config.RESERVED_NAMES
 # The interpreter running Snakemake runs the stages too, so no environment needs activating.
@@ -32,7 +37,7 @@ PVST = f'"{sys.executable}" -m pvst'
 
 
 wildcard_constraints:
-    video=r"[A-Za-z0-9][A-Za-z0-9._-]*",
+    video=PVST_VIDEO_NAME.pattern,
     variant="|".join(re.escape(v) for v in PLAN.variants()),
     key=r"[0-9a-f]{10}",
 
