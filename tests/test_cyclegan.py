@@ -78,7 +78,7 @@ def test_load_round_trip_and_instance_norm_quirks(tmp_path, random_checkpoint):
 
 def test_bad_checkpoints_say_what_does_not_match(tmp_path, random_checkpoint):
     (tmp_path / "junk.pth").write_text("not torch")
-    with pytest.raises(PvstError, match="not a readable torch weights file"):
+    with pytest.raises(PvstError, match="not a PyTorch checkpoint"):
         cyclegan.load_generator(tmp_path / "junk.pth")
     torch.save(cyclegan.NLayerDiscriminator().state_dict(), tmp_path / "d.pth")
     with pytest.raises(PvstError, match="not a ResnetGenerator checkpoint"):

@@ -260,7 +260,7 @@ def test_raft_loads_weights_pads_and_explains_bad_files(tmp_path, photo):
         flow.load_raft(tmp_path / "none.pth")
     bad = tmp_path / "bad.pth"
     bad.write_text("junk")
-    with pytest.raises(PvstError, match="not a readable torch weights file"):
+    with pytest.raises(PvstError, match="not a PyTorch checkpoint"):
         flow.load_raft(bad, "small")
     with pytest.raises(PvstError, match="not RAFT-large weights"):
         flow.load_raft(weights, "large")  # small weights into the large model

@@ -117,9 +117,8 @@ def test_invalid_configuration_stops_the_workflow(tiny_project):
     extra.write_text("stylize: {beta: lots}\n")
     proc = run_snakemake(tiny_project, "-n", "--configfile", str(extra), check=False)
     assert proc.returncode != 0
-    assert (
-        "extra.yaml" in proc.stderr and "stylize.beta: expected number, got 'lots'" in proc.stderr
-    )
+    out = proc.stdout + proc.stderr
+    assert "extra.yaml" in out and "stylize.beta: expected number, got 'lots'" in out
     extra.write_text("stylize: {lambda: 1e4}\n")  # YAML 1.1 reads 1e4 as a string
     assert run_snakemake(tiny_project, "-n", "--configfile", str(extra)).returncode == 0
 
