@@ -13,11 +13,18 @@ the relative change stays under `tol`.
 
 from __future__ import annotations
 
+import logging
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
+
+log = logging.getLogger(__name__)
+# Seconds between progress lines inside one minimisation: often enough to see a long frame
+# move, rarely enough for a job log.
+REPORT_EVERY = 30.0
 
 Objective = Callable[[torch.Tensor], torch.Tensor]
 
@@ -178,8 +185,11 @@ def minimise(
     lr: float = 2.0,
     tol: float = 1e-4,
     check_every: int = 20,
+    what: str = "frame",
 ) -> Result:
-    """Minimise `objective` from `x0` with at most `evaluations` objective evaluations."""
+    """Minimise `objective` from `x0` with at most `evaluations` objective evaluations;
+    a long run logs its progress every REPORT_EVERY seconds."""
+    start = reported = time.perf_counter()
     if method == "lbfgs":
         opt = _LBFGS(objective, x0, history)
         used = 1
@@ -204,6 +214,19 @@ def minimise(
             finite = False
             break
         now = window[-1]
+        clock = time.perf_counter()
+        if clock - reported >= REPORT_EVERY and used < evaluations:
+            reported = clock
+            spent = clock - start
+            log.info(
+                "%s: %d/%d evaluations, loss %.4g, %.0f s, about %.0f s left",
+                what,
+                used,
+                evaluations,
+                now,
+                spent,
+                spent / used * (evaluations - used),
+            )
         if last_checked is not None:
             change = abs(last_checked - now) / max(abs(last_checked), 1e-12) / chunk
             if change < tol:

@@ -205,6 +205,7 @@ def optimise(
             lr=lr,
             tol=params["tolerance"],
             check_every=opt["check_every"],
+            what=what,
         )
 
     history: list[float] = []

@@ -135,6 +135,19 @@ def test_early_stop_and_adam():
     assert adam.losses[-1] < 0.1 * adam.losses[0]
 
 
+def test_long_minimisations_report_progress(monkeypatch, caplog):
+    def objective(x):
+        return ((x - 3.0) ** 2).sum()
+
+    monkeypatch.setattr(optim, "REPORT_EVERY", 0.0)
+    with caplog.at_level(logging.INFO, logger="pvst.optim"):
+        optim.minimise(objective, torch.zeros(10), 60, method="adam", tol=0, what="frame 7")
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 2  # after 20 and 40 of 60 evaluations (none once finished)
+    assert lines[0].startswith("frame 7: 20/60 evaluations, loss ")
+    assert "s left" in lines[1]
+
+
 # -- a frame's objective on real pictures --------------------------------------------------------
 @pytest.fixture(scope="module")
 def pictures():
