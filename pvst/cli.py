@@ -294,9 +294,11 @@ def cmd_image(args) -> None:
     if args.method:
         params["method"] = args.method
     config.validate({"stylize": params, "segmentation": seg_params}, source="pvst image")
-    if not MIN_IMAGE_SIZE <= args.size <= MAX_IMAGE_SIZE:
+    size_rule = config.schema()["$defs"]["frames"]["properties"]["size"]
+    if not size_rule["minimum"] <= args.size <= size_rule["maximum"]:
         raise PvstError(
-            f"--size {args.size}: the long side must be {MIN_IMAGE_SIZE} to {MAX_IMAGE_SIZE} pixels"
+            f"--size {args.size}: the long side must be {size_rule['minimum']} to "
+            f"{size_rule['maximum']} pixels (as frames.size)"
         )
     media.check_image_output(args.out)
     device = stylize.pick_device(params["device"])
@@ -494,11 +496,6 @@ def cmd_info(args) -> None:
 
     for path in args.artifacts:
         print(json.dumps(store.describe(path), indent=2, default=str))
-
-
-# The working sizes image mode accepts: below 16 px relu4_1 has no extent; the frames stage's
-# schema allows the same range.
-MIN_IMAGE_SIZE, MAX_IMAGE_SIZE = 16, 8192
 
 
 def cmd_plan(args) -> None:

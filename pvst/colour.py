@@ -127,12 +127,12 @@ def fit_region_maps(
         for lab in used:
             pooled[lab].append(_subsample(img[labels == lab]))
     sty = _unit(style)
-    whole = fit_map(np.concatenate(everything), sty.reshape(-1, 3), steps)
+    overall = fit_map(np.concatenate(everything), sty.reshape(-1, 3), steps)
     maps = {}
     for lab in used:
         src = np.concatenate(pooled[lab]) if pooled[lab] else np.empty((0, 3))
         dst = sty[style_mask(style_labels, lab, whole)]
-        maps[lab] = fit_map(src, dst, steps) if len(src) >= 16 and len(dst) >= 16 else whole
+        maps[lab] = fit_map(src, dst, steps) if len(src) >= 16 and len(dst) >= 16 else overall
     return maps
 
 

@@ -303,10 +303,9 @@ def read_image(path: str | Path) -> np.ndarray:
         with Image.open(path) as im:
             im.load()
             done = []
-            turned = ImageOps.exif_transpose(im)
-            if turned.size != im.size or turned.tobytes() != im.tobytes():
+            if im.getexif().get(0x0112, 1) != 1:  # EXIF Orientation other than "as stored"
+                im = ImageOps.exif_transpose(im)
                 done.append("rotated by its EXIF orientation")
-            im = turned
             if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
                 data = np.asarray(im).astype(np.float64)
                 top = 65535.0 if im.mode.startswith("I;16") or data.max() > 255 else 255.0

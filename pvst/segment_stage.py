@@ -220,6 +220,7 @@ class Regions:
 def apply_matches(
     labels: np.ndarray,
     style_labels: np.ndarray,
+    style_fractions: dict[int, float],
     names: list[str],
     samples: list[tuple[np.ndarray, np.ndarray]],
     style: np.ndarray,
@@ -228,17 +229,14 @@ def apply_matches(
     device: str = "cpu",
 ) -> tuple[np.ndarray, list[str], int | None, list[segmentation.RegionMatch]]:
     """Check every content region's style counterpart (automatic regions) and give the regions
-    without a good one a shared label whose style side is the whole photo. `samples` are
-    (frame, its labels) pairs to measure features on. Returns (labels, names, the whole-photo
+    without a good one a shared label whose style side is the whole photo. `style_fractions`
+    are apply_fallbacks's; `samples` are (frame, its labels) pairs to measure features on.
+    Returns (labels, names, the whole-photo
     label or None, the matches)."""
     auto = params["auto"]
     layer = auto["layer"]
     ids, counts = np.unique(labels, return_counts=True)
     content_fractions = {int(v): float(c) / labels.size for v, c in zip(ids, counts, strict=True)}
-    style_fractions = {
-        int(v): float(c) / style_labels.size
-        for v, c in zip(*np.unique(style_labels, return_counts=True), strict=True)
-    }
     feats = [segmentation.pixel_features(img, vgg, layer, device) for img, _ in samples]
     content_means, _ = segmentation.mean_features(feats, [lab for _, lab in samples])
     style_feats = segmentation.pixel_features(style, vgg, layer, device)
@@ -307,11 +305,6 @@ def segment_image(
             int(params["min_region"] * style_size[0] * style_size[1]),
         )
         nearest = clusters.nearest_centres()
-        labels, fallbacks, _ = apply_fallbacks(labels, style_labels, names, params, nearest)
-        labels, names, whole, _ = apply_matches(
-            labels, style_labels, names, [(content, labels)], style, vgg, params, device
-        )
-        return Regions(labels, style_labels, names, fallbacks, whole)
     elif params["method"] == "none":
         names = ["all"]
         labels = np.zeros(content.shape[:2], np.int64)
@@ -321,8 +314,23 @@ def segment_image(
             f"image mode does not run segmentation method '{params['method']}'; "
             "use auto, none, or --content-mask/--style-mask"
         )
-    labels, fallbacks, _ = apply_fallbacks(labels, style_labels, names, params)
-    return Regions(labels, style_labels, names, fallbacks)
+    labels, fallbacks, style_fractions = apply_fallbacks(
+        labels, style_labels, names, params, nearest
+    )
+    whole = None
+    if nearest is not None:  # automatic regions: judge every match
+        labels, names, whole, _ = apply_matches(
+            labels,
+            style_labels,
+            style_fractions,
+            names,
+            [(content, labels)],
+            style,
+            vgg,
+            params,
+            device,
+        )
+    return Regions(labels, style_labels, names, fallbacks, whole)
 
 
 def run(
@@ -401,7 +409,7 @@ def run(
         if method == "auto":
             samples = [(frames[int(t)], labels[int(t)]) for t in picks]
             labels, names, whole, matches = apply_matches(
-                labels, style_labels, names, samples, style, vgg, params, device
+                labels, style_labels, style_fractions, names, samples, style, vgg, params, device
             )
             if whole is not None:
                 style_fractions[whole] = 1.0

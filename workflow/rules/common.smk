@@ -25,8 +25,9 @@ try:
 except PvstError as exc:
     raise WorkflowError(str(exc)) from None
 
-if pvst_config.missing_weights(CFG):
-    raise WorkflowError("\n".join(pvst_config.missing_weights(CFG)))
+MISSING_WEIGHTS = pvst_config.missing_weights(CFG)
+if MISSING_WEIGHTS:
+    raise WorkflowError("\n".join(MISSING_WEIGHTS))
 PLAN = Plan(CFG)
 for problem in PLAN.unusable_clips():
     print(f"pvst: {problem}", file=sys.stderr)
