@@ -162,7 +162,7 @@ def photorealism_term(size: int, device: str):
     from pvst import matting
 
     img = _photo(size)
-    lap = matting.to_torch(matting.matting_laplacian(img), device)
+    lap = matting.BandLaplacian(matting.laplacian_bands(img), 1, device)
     x = torch.rand(3, *img.shape[:2], device=device, requires_grad=True)
 
     def run():
@@ -190,7 +190,7 @@ def _frame_problem(content: np.ndarray, style: np.ndarray, params: dict, device:
     prev = torch.roll(x, shifts=2, dims=3)
     ones = torch.ones(content.shape[:2], device=dev)
     temporal = stylize.Temporal([prev, prev], [ones, 0.5 * ones], [1.0, 1.0])
-    lap = matting.to_torch(matting.matting_laplacian(content), dev)
+    lap = matting.BandLaplacian(matting.laplacian_bands(content), 1, dev)
     obj = stylize.Objective(vgg, params, content, targets, regions.masks(), temporal, lap)
     return obj, x, vgg
 

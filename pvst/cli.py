@@ -251,6 +251,10 @@ def cmd_stylize(args) -> None:
     threads = args.threads or job.params.get("threads")
     if threads:
         torch.set_num_threads(threads)
+    if args.merge:
+        inputs = {r: str(job.inputs.get(r, "")) for r in stylize_stage.INPUTS}
+        stylize_stage.merge(args.merge, job.out, job.result, job.key, inputs)
+        return
     summary = stylize_stage.run(
         job.inputs["frames"],
         job.inputs["flow"],
@@ -261,6 +265,7 @@ def cmd_stylize(args) -> None:
         job.params,
         job.key,
         job.result,
+        part=args.part,
     )
     log.info(
         "stylized %d frames (%d resumed), %d evaluations, %.1f s; redone after NaN: %s",
@@ -659,6 +664,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("stylize", cmd_stylize, "stylize every frame (resumes an interrupted run)")
     add_job_arguments(p)
+    p.add_argument(
+        "--part", type=_part, metavar="I/N", help="stylize only the shots of part I of N"
+    )
+    p.add_argument("--merge", nargs="+", metavar="PART", help="merge these parts")
     p.add_argument("--threads", type=int, help="torch CPU threads")
 
     p = add("smooth", cmd_smooth, "smooth the stylized frames (stylize.postprocess)")

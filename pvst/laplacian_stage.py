@@ -1,6 +1,8 @@
-"""Laplacian stage: one Matting Laplacian per frame (float32 CSR), computed in parallel parts.
+"""Laplacian stage: one Matting Laplacian per frame, computed in parallel parts.
 
-The artifact holds group `L/{t:06d}` (data, indices, indptr, shape) for every frame t.
+The artifact holds dataset `L/{t:06d}` for every frame t: the K×H×W float32 half bands of
+`matting.laplacian_bands` (13 planes for radius 1), the exact compact form of the symmetric
+matrix; `Laplacians.bands` gives them for the device, `Laplacians[t]` the CSR matrix.
 """
 
 from __future__ import annotations
@@ -8,6 +10,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import numpy as np
 import scipy.sparse as sp
 
 from pvst import matting, store
@@ -45,8 +48,8 @@ def compute_part(
             f.attrs.update(t0=t0, t1=t1, part=part, parts=parts, count=n)
             f.create_group("L")
             for t in progress(range(t0, t1), t1 - t0, f"laplacian {part + 1}/{parts}", "frame"):
-                lap = matting.matting_laplacian(frames[t], params["eps"], params["radius"])
-                store.write_csr(f, _name(t), lap)
+                bands = matting.laplacian_bands(frames[t], params["eps"], params["radius"])
+                store.write_array(f, _name(t), bands, chunks=(1, *bands.shape[1:]))
     log.info("wrote %s", out)
     return t0, t1
 
@@ -60,7 +63,7 @@ def merge(
     opened = open_parts(parts, PART, params, n, out)
     try:
         with store.create(out, STAGE, params, key, inputs={"frames": str(frames_path)}) as f:
-            f.attrs.update(count=n, size=size)
+            f.attrs.update(count=n, size=size, radius=params["radius"])
             group = f.create_group("L")
             for part in opened:
                 for name in part["L"]:
@@ -77,9 +80,14 @@ class Laplacians(store.Artifact):
     def __init__(self, path: str | Path, params: dict | None = None) -> None:
         super().__init__(path, STAGE, params)
         self.count = int(self._f.attrs["count"])
+        self.radius = int(self._f.attrs["radius"])
+
+    def bands(self, t: int) -> np.ndarray:
+        """Frame t's half bands (K×H×W float32), for `matting.BandLaplacian`."""
+        return self._f[_name(t)][()]
 
     def __getitem__(self, t: int) -> sp.csr_matrix:
-        return store.read_csr(self._f[_name(t)])
+        return matting.bands_to_csr(self.bands(t), self.radius)
 
     def __len__(self) -> int:
         return self.count

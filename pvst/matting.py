@@ -4,6 +4,11 @@ The Laplacian of an H×W image is (HW)×(HW) with, for radius r, a (4r+1)² neig
 pixel (25 for 3×3 windows). It is accumulated in a band layout — one H×W array per neighbour
 offset, filled by whole-array slice additions over the windows — so a 1920×1080 frame (52 M
 nonzeros) is built without the 81-entries-per-window coordinate list that would need gigabytes.
+
+L is symmetric, so the bands of half the offsets hold all of it: `laplacian_bands` returns
+those ((4r+1)² + 1) / 2 planes (13 for r = 1, 52 bytes a pixel in float32 against CSR's 200),
+which is what the laplacian stage caches, and `BandLaplacian` multiplies by L on any torch
+device from them with shifted element-wise products, no index arrays.
 """
 
 from __future__ import annotations
@@ -56,6 +61,46 @@ def matting_laplacian(
     Window statistics are computed in float64, `strip` rows of window centres at a time, so
     the working memory beyond the result stays small.
     """
+    bands = _all_bands(image, eps, radius, strip)
+    span = 2 * radius
+    return _bands_to_csr(bands, *bands.shape[2:], span)
+
+
+def half_offsets(radius: int) -> list[tuple[int, int]]:
+    """The neighbour offsets (dy, dx) whose bands `laplacian_bands` keeps: the centre, then
+    those after it in row-major order (each other offset is the mirror of one of these)."""
+    span = 2 * radius
+    every = [(dy, dx) for dy in range(-span, span + 1) for dx in range(-span, span + 1)]
+    return every[len(every) // 2 :]
+
+
+def laplacian_bands(
+    image: np.ndarray, eps: float = 1e-7, radius: int = 1, strip: int = 64
+) -> np.ndarray:
+    """The Matting Laplacian as K×H×W float32 bands, K = ((4r+1)² + 1) / 2: plane k holds
+    L[p, p + d_k] for the offsets d_k of `half_offsets` (zero where p + d_k is outside)."""
+    bands = _all_bands(image, eps, radius, strip)
+    flat = bands.reshape(-1, *bands.shape[2:])
+    return np.ascontiguousarray(flat[len(flat) // 2 :])
+
+
+def bands_to_csr(half: np.ndarray, radius: int) -> sp.csr_matrix:
+    """The CSR matrix of bands from `laplacian_bands` (the same values)."""
+    span = 2 * radius
+    _, h, w = half.shape
+    size = 2 * span + 1
+    bands = np.zeros((size * size, h, w), np.float32)
+    bands[size * size // 2 :] = half
+    for i, (dy, dx) in enumerate(half_offsets(radius)[1:], start=1):
+        # L[p, p − d] = L[p − d, p]: the mirrored band is the kept one shifted by d
+        mirror = bands[size * size // 2 - i]
+        mirror[max(dy, 0) : h + min(dy, 0), max(dx, 0) : w + min(dx, 0)] = half[
+            i, max(-dy, 0) : h + min(-dy, 0), max(-dx, 0) : w + min(-dx, 0)
+        ]
+    return _bands_to_csr(bands.reshape(size, size, h, w), h, w, span)
+
+
+def _all_bands(image: np.ndarray, eps: float, radius: int, strip: int) -> np.ndarray:
     img = as_unit_image(image)
     h, w, _ = img.shape
     size = 2 * radius + 1
@@ -66,7 +111,7 @@ def matting_laplacian(
     for y0 in range(0, h - span, strip):
         rows = min(strip, h - span - y0)
         _accumulate(img[y0 : y0 + rows + span], eps, radius, bands[:, :, y0 : y0 + rows + span])
-    return _bands_to_csr(bands, h, w, span)
+    return bands
 
 
 def _inverse(m: np.ndarray) -> np.ndarray:
@@ -153,23 +198,32 @@ def energy(laplacian: sp.spmatrix, image01: np.ndarray) -> float:
     return float((v * (laplacian @ v)).sum())
 
 
-def to_torch(laplacian: sp.spmatrix, device: str | torch.device = "cpu") -> torch.Tensor:
-    """A float32 torch sparse CSR tensor on `device`."""
-    import warnings
+class BandLaplacian:
+    """L on a torch device from its half bands: `lap @ v` for v of N×C (pixels × channels),
+    as Σ_d band_d ⊙ shift_d(V) over all offsets, the mirrored ones from the kept bands."""
 
-    import torch
+    def __init__(self, half: np.ndarray, radius: int, device: str | torch.device = "cpu") -> None:
+        import torch
 
-    m = sp.csr_matrix(laplacian, dtype=np.float32)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
-        return torch.sparse_csr_tensor(
-            torch.from_numpy(m.indptr.astype(np.int64)),
-            torch.from_numpy(m.indices.astype(np.int64)),
-            torch.from_numpy(m.data),
-            size=m.shape,
-            dtype=torch.float32,
-            check_invariants=False,
-        ).to(device)
+        self.bands = torch.from_numpy(np.ascontiguousarray(half, np.float32)).to(device)
+        self.offsets = half_offsets(radius)
+        self.shape = (half.shape[1], half.shape[2])
+
+    def __matmul__(self, v: torch.Tensor) -> torch.Tensor:
+        import torch
+
+        h, w = self.shape
+        x = v.t().reshape(-1, h, w)
+        y = self.bands[0] * x
+        for band, (dy, dx) in zip(self.bands[1:], self.offsets[1:], strict=True):
+            # rows p (y0:y1, x0:x1) whose neighbour p + d lies inside
+            y0, y1, x0, x1 = max(-dy, 0), h - max(dy, 0), max(-dx, 0), w - max(dx, 0)
+            inner = band[y0:y1, x0:x1]
+            near = x[:, y0 + dy : y1 + dy, x0 + dx : x1 + dx]
+            # L[p, p + d] V[p + d] on rows p, and its mirror L[q, q − d] V[q − d] on rows q = p + d
+            y[:, y0:y1, x0:x1] += inner * near
+            y[:, y0 + dy : y1 + dy, x0 + dx : x1 + dx] += inner * x[:, y0:y1, x0:x1]
+        return torch.reshape(y, (y.shape[0], -1)).t()
 
 
 def _photorealism_function():
@@ -196,11 +250,14 @@ def _photorealism_function():
 _FUNCTION = None
 
 
-def photorealism_loss(image01: torch.Tensor, laplacian: torch.Tensor, weight: float = 1.0):
-    """λ Σ_c V_cᵀ L V_c for a C×H×W (or 1×C×H×W) tensor in [0, 1]; differentiable.
+def photorealism_loss(
+    image01: torch.Tensor, laplacian: BandLaplacian | torch.Tensor, weight: float = 1.0
+):
+    """λ Σ_c V_cᵀ L V_c for a C×H×W (or 1×C×H×W) tensor in [0, 1]; differentiable. `laplacian`
+    is anything with `L @ V` for V of N×C (a BandLaplacian; a dense tensor in tests).
 
     The gradient, 2λ L V, is computed in the forward pass and reused, so a step costs one
-    sparse product.
+    product with L.
     """
     global _FUNCTION
     if _FUNCTION is None:

@@ -20,7 +20,7 @@ def open_parts(
 ) -> list[h5py.File]:
     """Open part artifacts sorted by first frame; they must cover frames 0..n−1 exactly."""
     opened = [store.open_artifact(p, stage, params=params) for p in paths]
-    opened.sort(key=lambda f: int(f.attrs["t0"]))
+    opened.sort(key=lambda f: (int(f.attrs["t0"]), int(f.attrs["t1"])))
     covered = [(int(f.attrs["t0"]), int(f.attrs["t1"])) for f in opened]
     edges = [0] + [b for _, b in covered]
     if [a for a, _ in covered] != edges[:-1] or edges[-1] != n:
@@ -28,3 +28,15 @@ def open_parts(
             f.close()
         raise ArtifactError(f"{out}: the parts cover frames {covered}, not 0..{n - 1}")
     return opened
+
+
+def shot_range(n: int, cuts: list[int], part: int, parts: int) -> tuple[int, int]:
+    """Frames [t0, t1) that part `part` of `parts` stylizes: whole shots (a shot's temporal
+    chain is sequential). The parts split the clip at the shot starts nearest to its even
+    shares, so a part may get no frames (t0 == t1) when shots are long."""
+    edges = sorted({0, n, *(c for c in cuts if 0 < c < n)})
+
+    def edge(i: int) -> int:
+        return min(edges, key=lambda s: (abs(s - n * i / parts), s))
+
+    return edge(part), edge(part + 1)

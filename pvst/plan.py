@@ -76,7 +76,7 @@ STAGES: dict[str, Stage] = {
         alternatives=("dis", "tvl1", "farneback", "raft"),
         files=("raft.weights",),
     ),
-    "laplacian": Stage("laplacian", ("frames",), execution=("chunks",)),
+    "laplacian": Stage("laplacian", ("frames",), execution=("chunks",), version=2),  # 2: bands
     "segment": Stage(
         "segmentation",
         ("frames", "flow", "style"),
@@ -88,7 +88,7 @@ STAGES: dict[str, Stage] = {
     "stylize": Stage(
         "stylize",
         ("frames", "flow", "laplacian", "segment", "style"),
-        execution=("device", "threads"),
+        execution=("device", "threads", "chunks"),
         files=("vgg",),
         elsewhere=("postprocess",),
         optional={"laplacian": lambda p: p["lambda"] > 0},

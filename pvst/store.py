@@ -19,7 +19,6 @@ from typing import Any, Self
 
 import h5py
 import numpy as np
-import scipy.sparse as sp
 
 from pvst import __version__
 from pvst.errors import ArtifactError
@@ -276,26 +275,4 @@ def create_stack(
         compression="gzip",
         compression_opts=level,
         shuffle=np.dtype(dtype).itemsize > 1,
-    )
-
-
-def write_csr(group: h5py.Group, name: str, matrix: sp.csr_matrix | sp.csr_array) -> h5py.Group:
-    """A sparse CSR matrix as a group holding data, indices, indptr and a shape attribute."""
-    m = sp.csr_matrix(matrix)
-    g = group.create_group(name)
-    write_array(g, "data", m.data)
-    write_array(g, "indices", m.indices)
-    write_array(g, "indptr", m.indptr)
-    g.attrs["shape"] = np.asarray(m.shape, dtype=np.int64)
-    g.attrs["format"] = "csr"
-    return g
-
-
-def read_csr(group: h5py.Group) -> sp.csr_matrix:
-    """Read a matrix written by write_csr."""
-    if group.attrs.get("format") != "csr":
-        raise ArtifactError(f"{group.file.filename}:{group.name} is not a CSR matrix group")
-    shape = tuple(int(s) for s in group.attrs["shape"])
-    return sp.csr_matrix(
-        (group["data"][()], group["indices"][()], group["indptr"][()]), shape=shape
     )

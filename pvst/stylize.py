@@ -299,7 +299,8 @@ def stylize_image(
     optimising = params["method"] == "optimise"
     smoothing_needs_lap = params["postprocess"]["method"] == "closed_form"
     need_lap = (optimising and params["lambda"] > 0) or smoothing_needs_lap
-    lap = matting.matting_laplacian(content) if need_lap else None
+    bands = matting.laplacian_bands(content) if need_lap else None
+    lap = matting.bands_to_csr(bands, 1) if smoothing_needs_lap else None
     coloured = None
     if params["method"] == "colour" or params["init"]["first"] == "colour":
         cp = params["colour"]
@@ -326,7 +327,7 @@ def stylize_image(
         targets,
         regions.masks(),
         None,
-        matting.to_torch(lap, device) if params["lambda"] > 0 else None,
+        matting.BandLaplacian(bands, 1, device) if params["lambda"] > 0 else None,
     )
     x0 = initial(content, params["init"]["first"], coloured, params["seed"], device)
     result = optimise(objective, x0, params["iterations"]["first"], params, what="image")

@@ -1,6 +1,8 @@
 """Stylize stage: the video driver.
 
-Frames are stylized in time order; the temporal chain restarts at every scene cut. Each
+Frames are stylized in time order; the temporal chain restarts at every scene cut, so the
+shots are independent: `chunks` jobs (`--part I/N`) each stylize whole shots, side by side on
+several GPUs or cluster nodes, and `--merge` joins their parts in frame order. Each
 finished frame is saved at once (atomically) in a partial folder next to the artifact, so a
 killed run resumes from the last finished frame and gives the same frames as an uninterrupted
 one. Ruder et al.'s multi-pass mode alternates the direction over the clip, blending every
@@ -23,11 +25,14 @@ from pvst.flow_stage import FlowSet
 from pvst.frames import Frames
 from pvst.laplacian_stage import Laplacians
 from pvst.logs import progress
+from pvst.parts import open_parts, shot_range
 from pvst.segment_stage import Segmentation
 from pvst.warp import warp_torch
 
 log = logging.getLogger(__name__)
 STAGE = "stylize"
+PART = "stylize-part"
+INPUTS = ("frames", "flow", "laplacian", "segment", "style")
 
 
 def partial_dir(out: str | Path) -> Path:
@@ -89,8 +94,10 @@ def run(
     key: str = "",
     record: dict | None = None,
     stop_after: int | None = None,
+    part: tuple[int, int] | None = None,
 ) -> dict:
-    """Stylize every frame; returns a summary.
+    """Stylize every frame, or with `part` (i, n), 0-based, the shots of part i of n; returns
+    a summary.
 
     `params` is the whole stylize section; `record` what the artifact records as its
     parameters (without execution settings such as the device; default all of `params`).
@@ -100,21 +107,44 @@ def run(
     from pvst.vgg import load_vgg19
 
     device = stylize.pick_device(params["device"])
+    if part and params["device"] == "auto" and device.type == "cuda":
+        # parts running side by side on a workstation spread over its GPUs (a cluster job
+        # sees only the one it was given)
+        device = torch.device("cuda", part[0] % torch.cuda.device_count())
     torch.manual_seed(params["seed"])
     optimising = params["method"] == "optimise"  # the fast colour method needs no network
-    vgg = load_vgg19(params["vgg"], params["pooling"], device) if optimising else None
     style_layers = [k for k, v in params["style_layers"].items() if v > 0]
     passes = max(1, params["multipass"]["passes"])
     ckpt = Checkpoints(out, key, record)
     summary = {"frames": 0, "evaluations": 0, "seconds": 0.0, "retried": [], "resumed": 0}
     newly = 0
+    paths = (frames_path, flow_path, laplacian_path, segment_path, style_path)
+    inputs = {role: str(path or "") for role, path in zip(INPUTS, paths, strict=True)}
     with (
         Frames(frames_path) as frames,
         FlowSet(flow_path) as flows,
         Segmentation(segment_path) as seg,
     ):
-        laps = Laplacians(laplacian_path) if laplacian_path else None
         n, size = len(frames), frames.size
+        t0, t1 = (0, n) if part is None else shot_range(n, flows.cuts, *part)
+        span = range(t0, t1)
+        attrs = {
+            "fps": frames.fps,
+            "count": n,
+            "size": size,
+            "cuts": json.dumps(flows.cuts),
+            "passes": passes,
+            "device": str(device),
+        }
+        if part is not None:
+            attrs.update(t0=t0, t1=t1, part=part[0], parts=part[1])
+        if not span:  # a part that got no shot
+            log.info("part %d/%d: no shot starts near its share of the clip", part[0] + 1, part[1])
+            _write(out, PART, record, key, inputs, attrs, 0, [])
+            ckpt.remove()
+            return summary
+        vgg = load_vgg19(params["vgg"], params["pooling"], device) if optimising else None
+        laps = Laplacians(laplacian_path) if laplacian_path else None
         stylize.check_memory(size[1], size[0], params, device, str(frames_path))
         style = segment_stage.style_at_working_size(style_path, size)
         if params["style_size"]:
@@ -127,8 +157,10 @@ def run(
                 vgg, style, seg.style_masks(style_labels, used), style_layers, device
             )
         log.info(
-            "stylizing %d frames of %d×%d on %s: %d pass(es), labels %s, cuts at %s",
-            n,
+            "stylizing %s of %d×%d on %s: %d pass(es), labels %s, cuts at %s",
+            f"{n} frames"
+            if part is None
+            else f"frames {t0}..{t1 - 1} (part {part[0] + 1}/{part[1]})",
             *size,
             device,
             passes,
@@ -153,8 +185,8 @@ def run(
         previous_pass: list[torch.Tensor | None] = [None] * n
         for p in range(passes):
             forward = p % 2 == 0
-            order = range(n) if forward else range(n - 1, -1, -1)
-            bar = progress(order, n, f"stylize pass {p + 1}/{passes}", "frame")
+            order = span if forward else reversed(span)
+            bar = progress(order, len(span), f"stylize pass {p + 1}/{passes}", "frame")
             for t in bar:
                 if ckpt.has(p, t):
                     xs[t] = torch.from_numpy(ckpt.load(p, t)["x"])[None].to(device)
@@ -191,7 +223,11 @@ def run(
                     n,
                 )
                 lam_needed = params["lambda"] > 0
-                lap = matting.to_torch(laps[t], device) if (laps and lam_needed) else None
+                lap = (
+                    matting.BandLaplacian(laps.bands(t), laps.radius, device)
+                    if (laps and lam_needed)
+                    else None
+                )
                 objective = stylize.Objective(
                     vgg,
                     params,
@@ -227,23 +263,8 @@ def run(
                     ", retried with Adam" if res.retried else "",
                 )
             previous_pass = list(xs)
-        _finish(
-            out,
-            frames,
-            ckpt,
-            passes,
-            record,
-            key,
-            flows.cuts,
-            inputs={
-                "frames": str(frames_path),
-                "flow": str(flow_path),
-                "laplacian": str(laplacian_path or ""),
-                "segment": str(segment_path),
-                "style": str(style_path),
-            },
-            device=str(device),
-        )
+        records = (_checkpointed(ckpt, passes, t) for t in span)
+        _write(out, STAGE if part is None else PART, record, key, inputs, attrs, len(span), records)
         if laps:
             laps.close()
     ckpt.remove()
@@ -310,55 +331,82 @@ def _temporal_and_init(
     return temporal, start(how)
 
 
-def _finish(
-    out,
-    frames: Frames,
-    ckpt: Checkpoints,
-    passes: int,
-    record: dict,
-    key: str,
-    cuts: list[int],
-    inputs: dict,
-    device: str,
+def _checkpointed(ckpt: Checkpoints, passes: int, t: int) -> tuple:
+    """Frame t's record from the checkpoints: (frame, loss history of every pass, seconds,
+    retried, the last pass's loss terms)."""
+    records = [ckpt.load(p, t) for p in range(passes)]
+    x = records[-1]["x"]
+    return (
+        np.clip(np.rint(x.transpose(1, 2, 0)), 0, 255).astype(np.uint8),
+        np.concatenate([r["losses"] for r in records]),
+        sum(float(r["seconds"]) for r in records),
+        any(bool(r["retried"]) for r in records),
+        json.loads(str(records[-1]["terms"])),
+    )
+
+
+def _write(
+    out, stage: str, record: dict, key: str, inputs: dict, attrs: dict, count: int, records
 ) -> None:
-    """Write the artifact from the last pass's frames and every pass's records."""
-    n, (w, h) = len(frames), frames.size
-    last = passes - 1
-    losses, offsets, evals, seconds, retried, terms = [], [0], [], [], [], []
-    with store.create(out, STAGE, record, key, inputs=inputs) as f:
-        ds = store.create_stack(f, "frames", (n, h, w, 3), np.uint8)
-        for t in range(n):
-            records = [ckpt.load(p, t) for p in range(passes)]
-            x = records[last]["x"]
-            ds[t] = np.clip(np.rint(x.transpose(1, 2, 0)), 0, 255).astype(np.uint8)
-            hist = np.concatenate([r["losses"] for r in records])
+    """Write a stylize artifact (or part) from `count` per-frame records in frame order."""
+    w, h = attrs["size"]
+    losses, offsets, seconds, retried, terms = [], [0], [], [], []
+    with store.create(out, stage, record, key, inputs=inputs) as f:
+        if count:
+            ds = store.create_stack(f, "frames", (count, h, w, 3), np.uint8)
+        else:  # a part with no shot
+            ds = f.create_dataset("frames", shape=(0, h, w, 3), dtype=np.uint8)
+        for i, (frame, hist, secs, redone, term) in enumerate(records):
+            ds[i] = frame
             losses.append(hist)
             offsets.append(offsets[-1] + len(hist))
-            evals.append(len(hist))
-            seconds.append(sum(float(r["seconds"]) for r in records))
-            retried.append(any(bool(r["retried"]) for r in records))
-            terms.append(json.loads(str(records[last]["terms"])))
-        store.write_array(f, "loss_history", np.concatenate(losses).astype(np.float32))
+            seconds.append(secs)
+            retried.append(redone)
+            terms.append(term)
+        evals = np.diff(np.asarray(offsets, np.int64))
+        store.write_array(
+            f, "loss_history", np.concatenate([np.zeros(0), *losses]).astype(np.float32)
+        )
         store.write_array(f, "loss_offsets", np.asarray(offsets, np.int64))
-        store.write_array(f, "evaluations", np.asarray(evals, np.int64))
+        store.write_array(f, "evaluations", evals)
         store.write_array(f, "seconds", np.asarray(seconds, np.float64))
         store.write_array(f, "retried", np.asarray(retried, bool))
-        f.attrs.update(
-            fps=frames.fps,
-            count=n,
-            size=(w, h),
-            cuts=json.dumps(cuts),
-            passes=passes,
-            device=device,
-            terms=json.dumps(terms),
-        )
+        f.attrs.update(attrs, terms=json.dumps(terms))
     log.info(
-        "wrote %s: %d frames, %d evaluations in %.1f s",
-        out,
-        n,
-        int(sum(evals)),
-        float(sum(seconds)),
+        "wrote %s: %d frames, %d evaluations in %.1f s", out, count, int(evals.sum()), sum(seconds)
     )
+
+
+def merge(parts: list[str | Path], out: str | Path, record: dict, key: str, inputs: dict) -> None:
+    """Join part artifacts (each whole shots) into the stylize artifact, in frame order."""
+    with Frames(inputs["frames"]) as frames:
+        n = len(frames)
+    opened = open_parts(parts, PART, record, n, out)
+    try:
+        first = opened[0].attrs
+        devices = sorted({str(f.attrs["device"]) for f in opened})
+        attrs = {k: first[k] for k in ("fps", "count", "cuts", "passes")}
+        attrs.update(size=tuple(int(v) for v in first["size"]), device=", ".join(devices))
+        _write(out, STAGE, record, key, inputs, attrs, n, _part_records(opened))
+    finally:
+        for f in opened:
+            f.close()
+
+
+def _part_records(opened) -> object:
+    for f in opened:
+        offsets = f["loss_offsets"][()]
+        history = f["loss_history"][()]
+        seconds, retried = f["seconds"][()], f["retried"][()]
+        terms = json.loads(f.attrs["terms"])
+        for i in range(len(seconds)):
+            yield (
+                f["frames"][i],
+                history[offsets[i] : offsets[i + 1]],
+                float(seconds[i]),
+                bool(retried[i]),
+                terms[i],
+            )
 
 
 class Stylized(store.Artifact):

@@ -29,6 +29,7 @@ TINY = {
     "stylize": {
         "iterations": {"first": 8, "later": 4},
         "optimizer": {"check_every": 4},
+        "chunks": 2,
         "postprocess": {"method": "local_affine"},
     },
     "assemble": {"preset": "ultrafast"},
@@ -63,6 +64,28 @@ def tiny_clip(tmp_path_factory, bikes_file) -> Path:
         "scale=128:-2,setsar=1",
         "-frames:v",
         "12",
+        "-c:v",
+        "libx264",
+        "-pix_fmt",
+        "yuv420p",
+        "-crf",
+        "12",
+        str(out),
+    )
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_cut_clip(tmp_path_factory, bikes_file) -> Path:
+    """8 real frames of the bikes sample at 128×54 with the scene cut after the fourth."""
+    out = tmp_path_factory.mktemp("clips") / "tiny_cut.mp4"
+    ffmpeg(
+        "-i",
+        str(bikes_file),
+        "-vf",
+        "select='between(n,26,33)',setpts=N/25/TB,scale=128:-2,setsar=1",
+        "-frames:v",
+        "8",
         "-c:v",
         "libx264",
         "-pix_fmt",

@@ -60,7 +60,7 @@ def test_photorealism_loss_value_and_gradient(photo):
     dense = torch.from_numpy(lap.toarray())
     weight = 3.0
     img = torch.rand(3, 8, 10, dtype=torch.float32, requires_grad=True)
-    loss = matting.photorealism_loss(img, matting.to_torch(lap), weight)
+    loss = matting.photorealism_loss(img, dense, weight)
     loss.backward()
     v = img.detach().reshape(3, -1).t()
     expected = weight * (v * (dense @ v)).sum()
@@ -74,12 +74,12 @@ def test_photorealism_loss_value_and_gradient(photo):
     d = torch.randn_like(img)
     h = 1e-3
     with torch.no_grad():
-        up = matting.photorealism_loss(img + h * d, matting.to_torch(lap), weight)
-        down = matting.photorealism_loss(img - h * d, matting.to_torch(lap), weight)
+        up = matting.photorealism_loss(img + h * d, dense, weight)
+        down = matting.photorealism_loss(img - h * d, dense, weight)
     numeric = (up - down) / (2 * h)
     assert numeric.item() == pytest.approx((img.grad * d).sum().item(), rel=2e-2)
     # batch dimension accepted
-    b = matting.photorealism_loss(img.detach()[None], matting.to_torch(lap), weight)
+    b = matting.photorealism_loss(img.detach()[None], dense, weight)
     assert b.item() == pytest.approx(loss.item(), rel=1e-6)
 
 
@@ -151,3 +151,30 @@ def test_stage_parts_merge_and_read_back(tmp_path, photo):
         for t in range(3):
             direct = matting.matting_laplacian(frames[t])
             assert abs(laps[t] - direct).max() == 0
+        bands = laps.bands(t)
+        assert bands.shape == (13, 30, 40) and bands.dtype == np.float32
+
+
+@pytest.mark.parametrize("radius", [1, 2])
+def test_band_form_gives_the_csr_loss_and_gradient(photo, radius):
+    """The cached half bands are the same matrix: same CSR, same loss, same gradient."""
+    lap = matting.matting_laplacian(photo, 1e-7, radius)
+    half = matting.laplacian_bands(photo, 1e-7, radius)
+    assert half.shape == (((4 * radius + 1) ** 2 + 1) // 2, 30, 40)
+    assert abs(matting.bands_to_csr(half, radius) - lap).max() == 0
+    img = torch.rand(3, 30, 40, generator=torch.Generator().manual_seed(0))
+    grads, values = [], []
+    dense = torch.from_numpy(lap.toarray())
+    for form in (dense, matting.BandLaplacian(half, radius)):
+        x = img.clone().requires_grad_(True)
+        loss = matting.photorealism_loss(x, form, 2.0)
+        loss.backward()
+        values.append(loss.item())
+        grads.append(x.grad)
+    assert values[1] == pytest.approx(values[0], rel=1e-5)
+    torch.testing.assert_close(grads[1], grads[0], rtol=1e-4, atol=1e-5)
+    # and the energy of the content itself, as the metrics compute it
+    v = photo.astype(np.float64) / 255.0
+    assert matting.energy(matting.bands_to_csr(half, radius), v) == pytest.approx(
+        matting.energy(lap, v), rel=1e-9
+    )

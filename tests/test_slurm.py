@@ -8,6 +8,7 @@ them), where it fails instead.
 import os
 import shutil
 import subprocess
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,8 @@ from tests.conftest import REPO, job_counts, run_snakemake, write_config
 
 pytestmark = [pytest.mark.slow, pytest.mark.slurm]
 
-TINY = {**conftest.TINY, "frames": {"size": 64, "max_frames": 6}}
+# two shots (a cut after frame 4), stylized as two jobs
+TINY = {**conftest.TINY, "frames": {"size": 64}}
 
 
 def _why_not() -> str | None:
@@ -52,8 +54,8 @@ def slurm(tmp_path_factory):
         subprocess.run(["bash", str(script), "stop", str(state)], capture_output=True, timeout=60)
 
 
-def test_tiny_pipeline_runs_through_the_slurm_executor(slurm, workflow_dir, tiny_clip):
-    shutil.copy(tiny_clip, workflow_dir / "data" / "tiny.mp4")
+def test_tiny_pipeline_runs_through_the_slurm_executor(slurm, workflow_dir, tiny_cut_clip):
+    shutil.copy(tiny_cut_clip, workflow_dir / "data" / "tiny.mp4")
     write_config(workflow_dir, TINY)
     proc = run_snakemake(
         workflow_dir,
@@ -74,22 +76,28 @@ def test_tiny_pipeline_runs_through_the_slurm_executor(slurm, workflow_dir, tiny
     assert out.is_file(), proc.stderr[-3000:]
     info = media.probe(out)
     assert (info.codec, info.width, info.height) == ("h264", 64, 28)
-    assert len(list(media.read_frames(out, (64, 28)))) == 6
+    assert len(list(media.read_frames(out, (64, 28)))) == 8
 
-    # what SLURM was asked for: the stylize job one GPU, the small CPU jobs grouped
+    # what SLURM was asked for: each stylize part one GPU, the small CPU jobs grouped
     lines = subprocess.run(
         ["scontrol", "show", "job", "-o"], capture_output=True, text=True, check=True
     ).stdout.splitlines()
     jobs = [dict(f.split("=", 1) for f in line.split() if "=" in f) for line in lines]
     assert all(j["JobState"] == "COMPLETED" for j in jobs), lines
     by_rule = {j["Comment"]: j for j in jobs}
-    (stylize,) = [j for c, j in by_rule.items() if c.startswith("rule_stylize_")]
-    assert stylize.get("TresPerJob") == "gres:gpu:1", stylize
-    assert int(stylize["MinMemoryNode"].rstrip("M")) >= 16000  # the profile's per-rule memory
+    parts = [j for c, j in by_rule.items() if c.startswith("rule_stylize_part_")]
+    assert len(parts) == 2, lines
+    for part in parts:
+        assert part.get("TresPerJob") == "gres:gpu:1", part
+        assert int(part["MinMemoryNode"].rstrip("M")) >= 16000  # the profile's per-rule memory
+    # the two shots ran at the same time on the node's two GPU slots
+    starts = [datetime.fromisoformat(p["StartTime"]) for p in parts]
+    ends = [datetime.fromisoformat(p["EndTime"]) for p in parts]
+    assert max(starts) < min(ends), parts
     (group,) = [j for c, j in by_rule.items() if c.startswith("rule_small-cpu_")]
     for rule in ("sample", "frames", "flow_part", "laplacian_part"):
         assert rule in group["Comment"], group
     assert "TresPerJob" not in group  # CPU jobs ask for no GPU
-    # 6 small jobs went in one submission: 8 submissions for the 13 jobs that ran
+    # 6 small jobs went in one submission: 10 submissions for the 15 jobs that ran
     ran = sum(n for rule, n in job_counts(proc.stderr).items() if rule not in ("all", "total"))
-    assert (len(jobs), ran) == (8, 13), (lines, proc.stderr[-3000:])
+    assert (len(jobs), ran) == (10, 15), (lines, proc.stderr[-3000:])

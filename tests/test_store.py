@@ -7,7 +7,6 @@ import time
 import h5py
 import numpy as np
 import pytest
-import scipy.sparse as sp
 
 from pvst import store
 from pvst.errors import ArtifactError
@@ -93,21 +92,6 @@ def test_killed_writer_leaves_no_artifact_and_its_temp_is_cleaned(tmp_path):
         store.write_array(f, "frames", np.zeros((1, 2, 2, 3), np.uint8))
     assert path.exists()
     assert not list(tmp_path.glob(".frames-x.h5.tmp-*"))
-
-
-def test_csr_round_trip(tmp_path):
-    rng = np.random.default_rng(0)
-    m = sp.random(50, 40, density=0.1, format="csr", random_state=1, dtype=np.float32)
-    with store.create(tmp_path / "l.h5", "laplacian", {}) as f:
-        store.write_csr(f, "L", m)
-        store.write_array(f, "v", rng.random(3))
-    with store.open_artifact(tmp_path / "l.h5", "laplacian") as f:
-        back = store.read_csr(f["L"])
-        assert back.shape == (50, 40)
-        assert back.dtype == np.float32
-        assert (back != m).nnz == 0
-        with pytest.raises(ArtifactError, match="not a CSR matrix group"):
-            store.read_csr(f)
 
 
 def test_key_depends_on_stage_params_and_inputs():

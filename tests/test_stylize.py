@@ -17,8 +17,9 @@ from pvst import (
     stylize,
     stylize_stage,
 )
-from pvst.errors import PvstError
+from pvst.errors import ArtifactError, PvstError
 from pvst.frames import Frames, save
+from pvst.parts import shot_range
 
 STYLIZE = config.defaults("stylize")
 
@@ -179,7 +180,7 @@ def test_optimisation_lowers_the_total_loss(vgg, pictures):
     from pvst import matting
 
     content, style = pictures
-    lap = matting.to_torch(matting.matting_laplacian(content))
+    lap = matting.BandLaplacian(matting.laplacian_bands(content), 1)
     obj = objective_for(vgg, content, style, STYLIZE, lap=lap)
     res = stylize.optimise(
         obj, stylize.to_tensor(content, torch.device("cpu")), 30, {**STYLIZE, "tolerance": 0}
@@ -358,6 +359,38 @@ def test_an_interrupted_run_resumes_to_the_same_frames(clip_artifacts, tmp_path)
     assert second["resumed"] == 3 and second["frames"] == 5
     with Frames(whole, stage="stylize") as a, Frames(resumed, stage="stylize") as b:
         np.testing.assert_array_equal(a[:], b[:])
+
+
+def test_shot_parts_merge_to_the_single_job_frames(clip_artifacts, tmp_path):
+    whole = tmp_path / "whole.h5"
+    run_stage(clip_artifacts, whole)
+    # three parts of a clip with two shots: one part gets no shot
+    parts = [tmp_path / f"part{i}.h5" for i in range(3)]
+    done = [run_stage(clip_artifacts, p, part=(i, 3))["frames"] for i, p in enumerate(parts)]
+    assert sorted(done) == [0, 4, 4]
+    merged = tmp_path / "merged.h5"
+    inputs = {"frames": str(clip_artifacts / "frames.h5")}
+    stylize_stage.merge(parts[::-1], merged, FAST, "", inputs)
+    with (
+        Frames(whole, stage="stylize") as a,
+        Frames(merged, stage="stylize") as b,
+        stylize_stage.Stylized(whole) as sa,
+        stylize_stage.Stylized(merged) as sb,
+    ):
+        np.testing.assert_array_equal(a[:], b[:])
+        assert list(sb.evaluations) == list(sa.evaluations) == [12, 6, 6, 6, 12, 6, 6, 6]
+        np.testing.assert_array_equal(sa.loss_history(5), sb.loss_history(5))
+        assert sb.terms() == sa.terms()
+    # parts that do not cover the clip are refused, naming what they cover
+    with pytest.raises(ArtifactError, match=r"cover frames \[\(0, 4\)\], not 0..7"):
+        stylize_stage.merge(parts[:1], tmp_path / "short.h5", FAST, "", inputs)
+
+
+def test_shot_ranges_keep_shots_whole():
+    assert [shot_range(10, [4], i, 2) for i in range(2)] == [(0, 4), (4, 10)]
+    assert [shot_range(10, [], i, 3) for i in range(3)] == [(0, 0), (0, 10), (10, 10)]
+    assert [shot_range(12, [2, 3, 9], i, 4) for i in range(4)] == [(0, 3), (3, 3), (3, 9), (9, 12)]
+    assert shot_range(250, [30, 80, 120, 200], 0, 1) == (0, 250)
 
 
 def test_multipass_mode(clip_artifacts, tmp_path):

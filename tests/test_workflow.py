@@ -40,12 +40,13 @@ def test_dry_run_of_the_default_target(tiny_project):
         "laplacian_part": 2,
         "laplacian": 1,
         "segment": 1,
+        "stylize_part": 2,
         "stylize": 1,
         "smooth": 1,
         "assemble": 1,
         "side_by_side": 1,
         "all": 1,
-        "total": 14,
+        "total": 16,
     }
 
 
@@ -76,6 +77,7 @@ def test_real_run_of_the_whole_pipeline(tiny_project):
         "flow={chunks: 4}",
         "laplacian={chunks: 3}",
         "stylize={threads: 1}",
+        "stylize={chunks: 3}",
         "stylize={device: cuda}",
         "segmentation={auto: {device: cpu}}",
         "evaluate={chunks: 3}",
@@ -89,7 +91,13 @@ def test_real_run_of_the_whole_pipeline(tiny_project):
     # one without the photorealism term reuses frames, flow and segments, and needs no
     # Laplacians
     artistic = run_snakemake(tiny_project, "results/tiny_artistic.mp4", "-n")
-    assert job_counts(artistic.stdout) == {"stylize": 1, "smooth": 1, "assemble": 1, "total": 3}
+    assert job_counts(artistic.stdout) == {
+        "stylize_part": 2,
+        "stylize": 1,
+        "smooth": 1,
+        "assemble": 1,
+        "total": 5,
+    }
     # one that only smooths differently reuses the optimisation
     guided = run_snakemake(tiny_project, "results/tiny_guided.mp4", "-n")
     assert job_counts(guided.stdout) == {"smooth": 1, "assemble": 1, "total": 2}

@@ -37,10 +37,11 @@ munged --force --key-file="$dir"/munge/munge.key --socket="$dir"/munge/munge.soc
     --pid-file="$dir"/munged.pid --log-file="$dir"/log/munged.log \
     --seed-file="$dir"/munge/munge.seed
 
-# more CPUs than the machine has, so that grouped submissions of small jobs fit as they would
-# on a real node (config_overrides makes slurmd take the configured count)
+# more CPUs and memory than the machine has, so that grouped submissions of small jobs and two
+# stylize jobs (16 GB each, as the profile asks) fit side by side as they would on a real GPU
+# node (config_overrides makes slurmd take the configured counts)
 cpus=8
-mem=$(( $(awk '/MemTotal/ {print $2}' /proc/meminfo) / 1024 - 1024 ))
+mem=65536
 cat > "$etc"/slurm.conf <<CONF
 $mark
 ClusterName=pvsttest
@@ -71,11 +72,11 @@ MinJobAge=600
 JobAcctGatherType=jobacct_gather/none
 AccountingStorageType=accounting_storage/none
 GresTypes=gpu
-NodeName=$host CPUs=$cpus RealMemory=$mem Gres=gpu:1 State=UNKNOWN
+NodeName=$host CPUs=$cpus RealMemory=$mem Gres=gpu:2 State=UNKNOWN
 PartitionName=main Nodes=$host Default=YES MaxTime=INFINITE State=UP
 CONF
-# one GPU "device" that SLURM schedules but cannot bind (there is no GPU on this machine)
-echo "NodeName=$host Name=gpu File=/dev/null Count=1" > "$etc"/gres.conf
+# two GPU slots that SLURM schedules but binds to no device (there is no GPU on this machine)
+echo "NodeName=$host Name=gpu File=/dev/null,/dev/zero Count=2" > "$etc"/gres.conf
 
 slurmctld
 slurmd
