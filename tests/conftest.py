@@ -53,17 +53,16 @@ def rocket_file() -> Path:
     return samples.source("styles/rocket.jpg")
 
 
-@pytest.fixture(scope="session")
-def tiny_clip(tmp_path_factory, bikes_file) -> Path:
-    """12 real frames of the bikes sample at 128×54, 25 fps, H.264."""
-    out = tmp_path_factory.mktemp("clips") / "tiny.mp4"
+def _bikes_excerpt(out: Path, bikes_file: Path, first: int, count: int) -> Path:
+    """Frames first..first+count−1 of the bikes sample at 128×54, 25 fps, H.264."""
+    select = f"select='between(n,{first},{first + count - 1})',setpts=N/25/TB,"
     ffmpeg(
         "-i",
         str(bikes_file),
         "-vf",
-        "scale=128:-2,setsar=1",
+        f"{select}scale=128:-2,setsar=1",
         "-frames:v",
-        "12",
+        str(count),
         "-c:v",
         "libx264",
         "-pix_fmt",
@@ -73,28 +72,18 @@ def tiny_clip(tmp_path_factory, bikes_file) -> Path:
         str(out),
     )
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_clip(tmp_path_factory, bikes_file) -> Path:
+    """12 real frames of the bikes sample (one shot)."""
+    return _bikes_excerpt(tmp_path_factory.mktemp("clips") / "tiny.mp4", bikes_file, 0, 12)
 
 
 @pytest.fixture(scope="session")
 def tiny_cut_clip(tmp_path_factory, bikes_file) -> Path:
-    """8 real frames of the bikes sample at 128×54 with the scene cut after the fourth."""
-    out = tmp_path_factory.mktemp("clips") / "tiny_cut.mp4"
-    ffmpeg(
-        "-i",
-        str(bikes_file),
-        "-vf",
-        "select='between(n,26,33)',setpts=N/25/TB,scale=128:-2,setsar=1",
-        "-frames:v",
-        "8",
-        "-c:v",
-        "libx264",
-        "-pix_fmt",
-        "yuv420p",
-        "-crf",
-        "12",
-        str(out),
-    )
-    return out
+    """8 real frames of the bikes sample with the scene cut after the fourth."""
+    return _bikes_excerpt(tmp_path_factory.mktemp("clips") / "tiny_cut.mp4", bikes_file, 26, 8)
 
 
 def write_config(root: Path, cfg: dict) -> Path:

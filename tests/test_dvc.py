@@ -126,6 +126,7 @@ def test_record_remote_round_trip_and_reruns_after_a_weight_change(repo, tmp_pat
     dry = run(repo, sys.executable, "-m", "snakemake", "--cores", "2", "-n", "figures", "all")
     counts = job_counts(dry.stdout)
     assert counts.pop("stylize") == 2  # both variants share the changed base weight
+    assert counts.pop("stylize_part") == 4  # each in its two shot parts (stylize.chunks 2)
     assert set(counts) <= {
         "smooth",
         "assemble",
