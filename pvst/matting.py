@@ -61,9 +61,7 @@ def matting_laplacian(
     Window statistics are computed in float64, `strip` rows of window centres at a time, so
     the working memory beyond the result stays small.
     """
-    bands = _all_bands(image, eps, radius, strip)
-    span = 2 * radius
-    return _bands_to_csr(bands, *bands.shape[2:], span)
+    return bands_to_csr(laplacian_bands(image, eps, radius, strip), radius)
 
 
 def half_offsets(radius: int) -> list[tuple[int, int]]:
@@ -79,9 +77,17 @@ def laplacian_bands(
 ) -> np.ndarray:
     """The Matting Laplacian as K×H×W float32 bands, K = ((4r+1)² + 1) / 2: plane k holds
     L[p, p + d_k] for the offsets d_k of `half_offsets` (zero where p + d_k is outside)."""
-    bands = _all_bands(image, eps, radius, strip)
-    flat = bands.reshape(-1, *bands.shape[2:])
-    return np.ascontiguousarray(flat[len(flat) // 2 :])
+    img = as_unit_image(image)
+    h, w, _ = img.shape
+    size = 2 * radius + 1
+    if h < size or w < size:
+        raise PvstError(f"image of {w}×{h} is smaller than one {size}×{size} window")
+    span = 2 * radius
+    bands = np.zeros((len(half_offsets(radius)), h, w), np.float32)
+    for y0 in range(0, h - span, strip):
+        rows = min(strip, h - span - y0)
+        _accumulate(img[y0 : y0 + rows + span], eps, radius, bands[:, y0 : y0 + rows + span])
+    return bands
 
 
 def bands_to_csr(half: np.ndarray, radius: int) -> sp.csr_matrix:
@@ -98,20 +104,6 @@ def bands_to_csr(half: np.ndarray, radius: int) -> sp.csr_matrix:
             i, max(-dy, 0) : h + min(-dy, 0), max(-dx, 0) : w + min(-dx, 0)
         ]
     return _bands_to_csr(bands.reshape(size, size, h, w), h, w, span)
-
-
-def _all_bands(image: np.ndarray, eps: float, radius: int, strip: int) -> np.ndarray:
-    img = as_unit_image(image)
-    h, w, _ = img.shape
-    size = 2 * radius + 1
-    if h < size or w < size:
-        raise PvstError(f"image of {w}×{h} is smaller than one {size}×{size} window")
-    span = 2 * radius
-    bands = np.zeros((2 * span + 1, 2 * span + 1, h, w), np.float32)  # [dy, dx][y, x] = L[p, p+d]
-    for y0 in range(0, h - span, strip):
-        rows = min(strip, h - span - y0)
-        _accumulate(img[y0 : y0 + rows + span], eps, radius, bands[:, :, y0 : y0 + rows + span])
-    return bands
 
 
 def _inverse(m: np.ndarray) -> np.ndarray:
@@ -133,7 +125,7 @@ def _inverse(m: np.ndarray) -> np.ndarray:
 
 
 def _accumulate(img: np.ndarray, eps: float, radius: int, bands: np.ndarray) -> None:
-    """Add the contributions of all windows centred in `img`'s inner rows to `bands`."""
+    """Add the contributions of all windows centred in `img`'s inner rows to the half bands."""
     h, w, c = img.shape
     size = 2 * radius + 1
     n = size * size
@@ -168,10 +160,9 @@ def _accumulate(img: np.ndarray, eps: float, radius: int, bands: np.ndarray) -> 
             value /= -n
             if a == b:
                 value += 1.0
-            # L is symmetric: the pair (a, b) also gives entry (b, a) at the mirrored offset
-            bands[by - ay + span, bx - ax + span, ay : ay + hw, ax : ax + ww] += value
-            if a != b:
-                bands[ay - by + span, ax - bx + span, by : by + hw, bx : bx + ww] += value
+            # b follows a in row-major order, so offset b − a is one of the kept half; L is
+            # symmetric, so entry (b, a) needs no write of its own
+            bands[(by - ay) * (2 * span + 1) + bx - ax, ay : ay + hw, ax : ax + ww] += value
 
 
 def _bands_to_csr(bands: np.ndarray, h: int, w: int, span: int) -> sp.csr_matrix:
