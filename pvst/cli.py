@@ -16,7 +16,7 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from pvst import __version__, config, logs, samples
+from pvst import __version__, config, logs, samples, store
 from pvst.errors import ConfigError, PvstError
 from pvst.plan import STAGES, Plan, key_from_files
 
@@ -35,7 +35,7 @@ class Job:
         self.stage, self.params, self.inputs, self.out = stage, params, inputs, out
         self.result = STAGES[stage].result_params(params)
         self.key = key_from_files(stage, params, inputs)
-        m = re.fullmatch(rf"{stage}-([0-9a-f]{{10}})(?:-[\w-]+)?\.h5", Path(out).name)
+        m = re.fullmatch(rf"{stage}-({store.KEY_PATTERN})(?:-[\w-]+)?\.h5", Path(out).name)
         if m and m.group(1) != self.key:
             raise PvstError(
                 f"{out}: the name says key {m.group(1)} but these parameters and inputs make "
@@ -279,6 +279,7 @@ def cmd_stylize(args) -> None:
 
 def cmd_image(args) -> None:
     from pvst import media, stylize
+    from pvst.device import pick_device
 
     if args.config or args.variant != config.DEFAULT_VARIANT:
         cfg = config.load(args.config or DEFAULT_CONFIG)
@@ -306,7 +307,7 @@ def cmd_image(args) -> None:
             f"{size_rule['maximum']} pixels (as frames.size)"
         )
     media.check_image_output(args.out)
-    device = stylize.pick_device(params["device"])
+    device = pick_device(params["device"])
     content = media.read_image(args.content)
     style = media.read_style_photo(args.style)
     wh = media.working_size(content.shape[1], content.shape[0], args.size, upscale=True)

@@ -181,7 +181,7 @@ def run(
     multiple of 4."""
     import time
 
-    from pvst.stylize import pick_device
+    from pvst.device import pick_device
 
     started = time.perf_counter()
     device = pick_device(params["device"])

@@ -292,7 +292,7 @@ class Trainer:
 def train(a_source: str | Path, b_source: str | Path, out: str | Path, params: dict) -> list[dict]:
     """Train (or resume training) a CycleGAN between two domains; returns the loss records of
     the steps run now."""
-    from pvst.stylize import pick_device
+    from pvst.device import pick_device
 
     p = {**DEFAULTS, **params}
     out = Path(out)

@@ -59,7 +59,8 @@ def evaluate(
     """Measure one result video against its input; write and return the metrics."""
     import torch
 
-    from pvst.stylize import pick_device, to_tensor
+    from pvst.device import pick_device
+    from pvst.stylize import to_tensor
     from pvst.vgg import load_vgg19
 
     with (

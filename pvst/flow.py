@@ -159,11 +159,9 @@ def raft_flow(net, a: np.ndarray, b: np.ndarray, iterations: int = 12) -> np.nda
 
 
 def _raft_estimator(weights=None, model="large", iterations=12, device="auto") -> Estimator:
-    import torch
+    from pvst.device import pick_device
 
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    net = load_raft(weights, model, device)
+    net = load_raft(weights, model, pick_device(device))
     return lambda a, b: raft_flow(net, a, b, iterations)
 
 

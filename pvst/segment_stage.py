@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from pvst import media, segmentation, store
+from pvst.device import pick_device
 from pvst.errors import ArtifactError, PvstError
 from pvst.flow_stage import FlowSet
 from pvst.frames import Frames
@@ -35,14 +36,6 @@ def style_at_working_size(style_path: str | Path, frame_size: tuple[int, int]) -
     long_side = max(frame_size)
     scale = long_side / max(h, w)
     return media.resize_image(style, (max(8, round(w * scale)), max(8, round(h * scale))))
-
-
-def _device(name: str) -> str:
-    if name != "auto":
-        return name
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def _stabilised(
@@ -290,7 +283,7 @@ def segment_image(
         from pvst.vgg import load_vgg19
 
         auto = params["auto"]
-        device = _device(auto["device"])
+        device = pick_device(auto["device"])
         vgg = load_vgg19(auto["vgg"], device=device)
         clusters = segmentation.JointClusters(auto, vgg, device).fit(
             style, [content], seed=auto["seed"]
@@ -373,7 +366,7 @@ def run(
             from pvst.vgg import load_vgg19
 
             auto = params["auto"]
-            device = _device(auto["device"])
+            device = pick_device(auto["device"])
             vgg = load_vgg19(auto["vgg"], device=device)
             picks = np.linspace(0, n - 1, min(n, auto["sample_frames"])).round().astype(int)
             clusters = segmentation.JointClusters(auto, vgg, device).fit(
@@ -388,7 +381,7 @@ def run(
             nearest = clusters.nearest_centres()
         elif method == "semantic":
             sem = params["semantic"]
-            device = _device(sem["device"])
+            device = pick_device(sem["device"])
             net = segmentation.load_semantic(sem["weights"], sem["model"], device)
             names = list(segmentation.VOC_CLASSES)
             labels = _cost_labels(

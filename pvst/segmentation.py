@@ -266,7 +266,7 @@ def pixel_features(image: np.ndarray, vgg, layer: str, device: str = "cpu") -> n
     import torch.nn.functional as F
 
     h, w = image.shape[:2]
-    x = torch.from_numpy(np.ascontiguousarray(image)).to(device).permute(2, 0, 1)[None]
+    x = torch.from_numpy(np.array(image, np.uint8)).to(device).permute(2, 0, 1)[None]
     with torch.inference_mode():
         act = vgg(x.float() / 255.0, [layer])[layer]
         act = F.interpolate(act, size=(h, w), mode="bilinear", align_corners=False)
@@ -280,7 +280,10 @@ def lab_colour(image: np.ndarray) -> np.ndarray:
 
 class JointClusters:
     """k regions fitted on the style photo and sampled frames together, so that a label means
-    the same thing in both: k-means on [PCA of VGG features, Lab colour, row position]."""
+    the same thing in both: k-means on [PCA of VGG features, Lab colour, row position].
+
+    Colour weighs nothing by default: the style photo's colours differ from the frames' by
+    design, and colour in the clusters paired a dusk sky with a dark road rather than a sky."""
 
     def __init__(self, params: dict, vgg, device: str = "cpu") -> None:
         self.p = params

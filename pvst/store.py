@@ -31,12 +31,16 @@ def canonical(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
 
 
+KEY_LENGTH = 10  # hex digits of an artifact's key
+KEY_PATTERN = f"[0-9a-f]{{{KEY_LENGTH}}}"
+
+
 def params_key(
     stage: str, params: Mapping, input_keys: Sequence[str] = (), version: int = 1
 ) -> str:
     """Short hash naming an artifact by its stage, its parameters and its inputs' keys."""
     text = canonical({"stage": stage, "v": version, "params": params, "inputs": list(input_keys)})
-    return hashlib.sha256(text.encode()).hexdigest()[:10]
+    return hashlib.sha256(text.encode()).hexdigest()[:KEY_LENGTH]
 
 
 def _pid_alive(pid: int) -> bool:

@@ -10,31 +10,10 @@ import numpy as np
 import torch
 
 from pvst import colour, losses, matting, optim
+from pvst.device import pick_device
 from pvst.errors import PvstError
 
 log = logging.getLogger(__name__)
-
-
-def pick_device(name: str) -> torch.device:
-    """cpu, cuda, or auto (cuda when there is one); cuda without CUDA is a clear error."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise PvstError(
-            f"device '{name}' was asked for but CUDA is not available here (torch "
-            f"{torch.__version__}, built for CUDA {torch.version.cuda}); use device: auto or cpu"
-        )
-    if name.startswith("cuda:") and int(name[5:]) >= torch.cuda.device_count():
-        raise PvstError(
-            f"device '{name}' was asked for but this machine has "
-            f"{torch.cuda.device_count()} CUDA device(s) (cuda:0 … cuda:N−1)"
-        )
-    if name == "mps" and not torch.backends.mps.is_available():
-        raise PvstError("device 'mps' was asked for but Apple's MPS is not available here")
-    try:
-        return torch.device(name)
-    except RuntimeError as exc:
-        raise PvstError(f"'{name}' is not a device: use auto, cpu, cuda, cuda:N or mps") from exc
 
 
 # Peak memory of one frame's optimisation: a base (torch, VGG19 weights) and bytes per pixel
@@ -217,26 +196,30 @@ def optimise(
     else:
         stages = [(budget, objective.lam)]
     retried = False
-    for evals, lam in stages:
-        if evals <= 0:
-            continue
-        objective.lam = lam
-        res = run(x, evals, opt["method"], opt["lr"])
-        if not res.finite:
-            log.warning(
-                "%s: the loss became NaN or Inf with %s; redoing it with Adam from the content",
-                what,
-                opt["method"],
-            )
-            retried = True
-            res = run(objective.content.clone(), evals, "adam", opt["safe_lr"])
+    own_lam = objective.lam  # the stages change it; the caller's objective keeps its own
+    try:
+        for evals, lam in stages:
+            if evals <= 0:
+                continue
+            objective.lam = lam
+            res = run(x, evals, opt["method"], opt["lr"])
             if not res.finite:
-                raise PvstError(
-                    f"{what}: the loss is NaN or Inf even with Adam from the content; "
-                    "lower the weights (lambda, gamma) or check the inputs"
+                log.warning(
+                    "%s: the loss became NaN or Inf with %s; redoing it with Adam from the content",
+                    what,
+                    opt["method"],
                 )
-        history += res.losses
-        x = res.x
+                retried = True
+                res = run(objective.content.clone(), evals, "adam", opt["safe_lr"])
+                if not res.finite:
+                    raise PvstError(
+                        f"{what}: the loss is NaN or Inf even with Adam from the content; "
+                        "lower the weights (lambda, gamma) or check the inputs"
+                    )
+            history += res.losses
+            x = res.x
+    finally:
+        objective.lam = own_lam
     with torch.no_grad():
         terms = {k: float(v) for k, v in objective.terms(x).items()}
     return FrameResult(

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from pvst import colour, matting, segment_stage, segmentation, store, stylize
+from pvst.device import pick_device
 from pvst.flow_stage import FlowSet
 from pvst.frames import Frames
 from pvst.laplacian_stage import Laplacians
@@ -106,7 +107,7 @@ def run(
     record = params if record is None else record
     from pvst.vgg import load_vgg19
 
-    device = stylize.pick_device(params["device"])
+    device = pick_device(params["device"])
     if part and params["device"] == "auto" and device.type == "cuda":
         # parts running side by side on a workstation spread over its GPUs (a cluster job
         # sees only the one it was given)

@@ -24,7 +24,8 @@ TINY = {
     "frames": {"size": 64},
     "flow": {"chunks": 2, "long_term": [1, 2]},
     "laplacian": {"chunks": 2},
-    "segmentation": {"auto": {"regions": 2}},
+    # automatic regions (the default is one region) so the workflow tests cover them
+    "segmentation": {"method": "auto", "auto": {"regions": 2}},
     # smoothing on (the default is none) so the workflow tests cover the smooth stage
     "stylize": {
         "iterations": {"first": 8, "later": 4},

@@ -89,7 +89,7 @@ def test_tiny_pipeline_runs_through_the_slurm_executor(slurm, workflow_dir, tiny
     assert len(parts) == 2, lines
     for part in parts:
         assert part.get("TresPerJob") == "gres:gpu:1", part
-        assert int(part["MinMemoryNode"].rstrip("M")) >= 16000  # the profile's per-rule memory
+        assert int(part["MinMemoryNode"].rstrip("M")) >= 16000  # the rule's memory
     # the two shots ran at the same time on the node's two GPU slots
     starts = [datetime.fromisoformat(p["StartTime"]) for p in parts]
     ends = [datetime.fromisoformat(p["EndTime"]) for p in parts]

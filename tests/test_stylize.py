@@ -17,6 +17,7 @@ from pvst import (
     stylize,
     stylize_stage,
 )
+from pvst.device import pick_device
 from pvst.errors import ArtifactError, PvstError
 from pvst.frames import Frames, save
 from pvst.parts import shot_range
@@ -287,8 +288,8 @@ def test_cuda_asked_for_without_cuda_is_a_clear_error():
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA")
     with pytest.raises(PvstError, match="device 'cuda' was asked for but CUDA is not available"):
-        stylize.pick_device("cuda")
-    assert stylize.pick_device("auto").type == "cpu"
+        pick_device("cuda")
+    assert pick_device("auto").type == "cpu"
 
 
 # -- the video driver ------------------------------------------------------------------------
@@ -307,6 +308,7 @@ def clip_artifacts(tmp_path_factory, bikes_file, rocket_file):
     laplacian_stage.merge(d / "frames.h5", [d / "lp.h5"], d / "lap.h5", lp)
     seg = {
         **config.defaults("segmentation"),
+        "method": "auto",
         "auto": {**config.defaults("segmentation")["auto"], "regions": 2},
     }
     segment_stage.run(d / "frames.h5", d / "flow.h5", rocket_file, d / "seg.h5", seg)

@@ -3,10 +3,7 @@
 
 def result_artifact(wc):
     """The artifact whose frames are the result of a variant (stylized, or the CycleGAN's)."""
-    try:
-        return PLAN.result(wc.video, wc.variant).path
-    except PvstError as exc:
-        raise WorkflowError(str(exc)) from None
+    return explained(PLAN.result, wc.video, wc.variant).path
 
 
 def result_stamp(kind):

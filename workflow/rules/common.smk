@@ -14,21 +14,28 @@ from pvst.errors import PvstError
 from pvst.plan import VIDEO_NAME as PVST_VIDEO_NAME
 from pvst.plan import Plan
 
-try:
-    CFG = pvst_config.validate(
-        config,
-        source="the workflow configuration ("
-        + ", ".join([*map(str, workflow.configfiles), "--config"])
-        + ")",
-        coerce=True,
-    )
-except PvstError as exc:
-    raise WorkflowError(str(exc)) from None
+
+def explained(fn, *args, **kwargs):
+    """fn's answer, with pvst's own errors shown as Snakemake errors (no traceback)."""
+    try:
+        return fn(*args, **kwargs)
+    except PvstError as exc:
+        raise WorkflowError(str(exc)) from None
+
+
+CFG = explained(
+    pvst_config.validate,
+    config,
+    source="the workflow configuration ("
+    + ", ".join([*map(str, workflow.configfiles), "--config"])
+    + ")",
+    coerce=True,
+)
 
 MISSING_WEIGHTS = pvst_config.missing_weights(CFG)
 if MISSING_WEIGHTS:
     raise WorkflowError("\n".join(MISSING_WEIGHTS))
-PLAN = Plan(CFG)
+PLAN = explained(Plan, CFG)
 for problem in PLAN.unusable_clips():
     print(f"pvst: {problem}", file=sys.stderr)
 # Suffixes of results/{video}_{variant}_{suffix}.mp4 made by preview rules (not variants).
@@ -40,25 +47,19 @@ PVST = f'"{sys.executable}" -m pvst'
 wildcard_constraints:
     video=PVST_VIDEO_NAME.pattern,
     variant="|".join(re.escape(v) for v in PLAN.variants()),
-    key=r"[0-9a-f]{10}",
+    key=pvst_store.KEY_PATTERN,
 
 
 def planned(stage, wc):
     """The planned artifact behind results/{video}/{stage}-{key}.h5."""
-    try:
-        return PLAN.find(stage, wc.video, wc.key)
-    except PvstError as exc:
-        raise WorkflowError(str(exc)) from None
+    return explained(PLAN.find, stage, wc.video, wc.key)
 
 
 def artifact_of(stage):
     """Input function: the path of `stage`'s artifact for the {video} and {variant} wildcards."""
 
     def inner(wc):
-        try:
-            return PLAN.artifact(stage, wc.video, wc.variant).path
-        except PvstError as exc:
-            raise WorkflowError(str(exc)) from None
+        return explained(PLAN.artifact, stage, wc.video, wc.variant).path
 
     return inner
 
@@ -91,10 +92,7 @@ def section_json(section):
 
 
 def style_of(wc):
-    try:
-        return PLAN.style_file(wc.video, wc.variant)
-    except PvstError as exc:
-        raise WorkflowError(str(exc)) from None
+    return explained(PLAN.style_file, wc.video, wc.variant)
 
 
 def stamp(name, *what):

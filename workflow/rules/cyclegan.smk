@@ -12,7 +12,7 @@ rule cyclegan:
     log:
         "results/logs/{video}/cyclegan-{key}.log",
     resources:
-        mem_mb=4000,
+        mem_mb=8000,
         runtime=120,
         gpu=1,
     shell:

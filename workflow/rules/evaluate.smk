@@ -3,10 +3,7 @@
 
 
 def metrics_inputs(wc):
-    try:
-        return PLAN.metrics_inputs(wc.video, wc.variant)
-    except PvstError as exc:
-        raise WorkflowError(str(exc)) from None
+    return explained(PLAN.metrics_inputs, wc.video, wc.variant)
 
 
 def metrics_stamp(wc):
@@ -31,7 +28,7 @@ rule evaluate:
     log:
         "results/logs/{video}_{variant}.evaluate.log",
     resources:
-        mem_mb=3000,
+        mem_mb=4000,
         runtime=60,
     shell:
         "{PVST} evaluate --params {params.p:q} {params.inputs} --flow-method {params.method}"

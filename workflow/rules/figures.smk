@@ -3,10 +3,7 @@
 
 
 def figure_spec(wc):
-    try:
-        rows, spec = PLAN.figure_rows(wc.figure)
-    except PvstError as exc:
-        raise WorkflowError(str(exc)) from None
+    rows, spec = explained(PLAN.figure_rows, wc.figure)
     return {"rows": rows, "frames": spec["frames"], "title": spec.get("title", wc.figure)}
 
 
@@ -18,10 +15,7 @@ def figure_inputs(wc):
 
 
 def figure_results():
-    try:
-        return PLAN.figure_results()
-    except PvstError as exc:
-        raise WorkflowError(str(exc)) from None
+    return explained(PLAN.figure_results)
 
 
 def figure_metrics(wc):

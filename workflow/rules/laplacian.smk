@@ -16,7 +16,7 @@ rule laplacian_part:
     log:
         "results/logs/{video}/laplacian-{key}-{i}of{n}.log",
     resources:
-        mem_mb=2500,
+        mem_mb=3000,
         runtime=120,
     shell:
         "{PVST} laplacian --params {params.p:q} --in frames={input.frames:q}"

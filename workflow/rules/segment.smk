@@ -12,7 +12,7 @@ rule segment:
     log:
         "results/logs/{video}/segment-{key}.log",
     resources:
-        mem_mb=3000,
+        mem_mb=4000,
         runtime=120,
     shell:
         "{PVST} segment --params {params.p:q} --in frames={input.frames:q}"
