@@ -345,25 +345,11 @@ def cmd_cyclegan(args) -> None:
 def cmd_cyclegan_train(args) -> None:
     from pvst import cyclegan_train
 
-    params = {
-        k: v
-        for k, v in {
-            "epochs": args.epochs,
-            "decay_epochs": args.decay_epochs,
-            "lr": args.lr,
-            "lambda_cycle": args.lambda_cycle,
-            "lambda_identity": args.lambda_identity,
-            "pool": args.pool,
-            "load_size": args.load_size,
-            "crop_size": args.crop_size,
-            "batch": args.batch,
-            "device": args.device,
-            "seed": args.seed,
-            "max_steps": args.max_steps,
-            "save_every": args.save_every,
-        }.items()
-        if v is not None
-    }
+    # the configuration's cyclegan_train section (when there is a configuration), then options
+    path = Path(args.config or DEFAULT_CONFIG)
+    base = config.load(path)["cyclegan_train"] if args.config or path.is_file() else {}
+    given = {k: getattr(args, k, None) for k in config.defaults("cyclegan_train")}
+    params = {**base, **{k: v for k, v in given.items() if v is not None}}
     history = cyclegan_train.train(args.a, args.b, args.out, params)
     if history:
         log.info(
@@ -623,19 +609,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("a", help="domain A: a folder of images, or a frames artifact (.h5)")
     p.add_argument("b", help="domain B: a folder of images")
     p.add_argument("--out", required=True, help="folder for checkpoints, losses and samples")
-    p.add_argument("--epochs", type=int, help="epochs at the initial rate (default 100)")
-    p.add_argument("--decay-epochs", type=int, help="epochs of linear decay (default 100)")
-    p.add_argument("--lr", type=float, help="Adam learning rate (default 2e-4)")
-    p.add_argument("--lambda-cycle", type=float, help="cycle weight (default 10)")
-    p.add_argument("--lambda-identity", type=float, help="identity weight (default 0.5)")
-    p.add_argument("--pool", type=int, help="image pool size (default 50)")
-    p.add_argument("--load-size", type=int, help="short side before cropping (default 286)")
-    p.add_argument("--crop-size", type=int, help="training crop (default 256)")
-    p.add_argument("--batch", type=int, help="batch size (default 1)")
-    p.add_argument("--device", help="auto, cpu, cuda")
-    p.add_argument("--seed", type=int)
-    p.add_argument("--max-steps", type=int, help="stop after this many steps in all")
-    p.add_argument("--save-every", type=int, help="epochs between checkpoints (default 1)")
+    p.add_argument(
+        "--config", help=f"take cyclegan_train from here (default {DEFAULT_CONFIG}, if present)"
+    )
+    # one option per setting of the schema's cyclegan_train section, its defaults shown
+    train_schema = config.schema()["properties"]["cyclegan_train"]["properties"]
+    types = {"integer": int, "number": float}
+    for name, value in config.defaults("cyclegan_train").items():
+        kinds = train_schema[name].get("type", "string")
+        kinds = [kinds] if isinstance(kinds, str) else kinds
+        kind = next((types[k] for k in kinds if k in types), str)
+        what = train_schema[name].get("description", name.replace("_", " ")).rstrip(".")
+        p.add_argument(f"--{name.replace('_', '-')}", type=kind, help=f"{what} (default {value})")
 
     p = add(
         "evaluate",

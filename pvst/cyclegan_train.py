@@ -20,30 +20,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from pvst import media, store
+from pvst import config, media, store
 from pvst.cyclegan import NLayerDiscriminator, ResnetGenerator, from_model, to_model
 from pvst.errors import PvstError
 from pvst.logs import progress
 
 log = logging.getLogger(__name__)
-
-DEFAULTS = {
-    "epochs": 100,
-    "decay_epochs": 100,
-    "lr": 2e-4,
-    "beta1": 0.5,
-    "lambda_cycle": 10.0,
-    "lambda_identity": 0.5,
-    "pool": 50,
-    "load_size": 286,
-    "crop_size": 256,
-    "batch": 1,
-    "device": "auto",
-    "seed": 0,
-    "max_steps": None,
-    "sample_every": 1,
-    "save_every": 1,
-}
 
 
 class ImagePool:
@@ -294,7 +276,11 @@ def train(a_source: str | Path, b_source: str | Path, out: str | Path, params: d
     the steps run now."""
     from pvst.device import pick_device
 
-    p = {**DEFAULTS, **params}
+    p = config.defaults("cyclegan_train")
+    unknown = sorted(set(params) - set(p))
+    if unknown:
+        raise PvstError(f"cyclegan-train: unknown settings {unknown} (known: {sorted(p)})")
+    p.update(params)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     device = pick_device(p["device"])

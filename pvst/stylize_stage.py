@@ -12,6 +12,7 @@ assemble encodes) and, per frame, the loss history, evaluations, seconds and ret
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import shutil
@@ -125,6 +126,7 @@ def run(
         Frames(frames_path) as frames,
         FlowSet(flow_path) as flows,
         Segmentation(segment_path) as seg,
+        contextlib.ExitStack() as opened,
     ):
         n, size = len(frames), frames.size
         t0, t1 = (0, n) if part is None else shot_range(n, flows.cuts, *part)
@@ -145,7 +147,7 @@ def run(
             ckpt.remove()
             return summary
         vgg = load_vgg19(params["vgg"], params["pooling"], device) if optimising else None
-        laps = Laplacians(laplacian_path) if laplacian_path else None
+        laps = opened.enter_context(Laplacians(laplacian_path)) if laplacian_path else None
         stylize.check_memory(size[1], size[0], params, device, str(frames_path))
         style = segment_stage.style_at_working_size(style_path, size)
         if params["style_size"]:
@@ -194,8 +196,6 @@ def run(
                     summary["resumed"] += 1
                     continue
                 if stop_after is not None and newly >= stop_after:
-                    if laps:
-                        laps.close()
                     return summary
                 content = frames[t]
                 coloured = None
@@ -266,8 +266,6 @@ def run(
             previous_pass = list(xs)
         records = (_checkpointed(ckpt, passes, t) for t in span)
         _write(out, STAGE if part is None else PART, record, key, inputs, attrs, len(span), records)
-        if laps:
-            laps.close()
     ckpt.remove()
     return summary
 
