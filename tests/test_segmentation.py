@@ -166,13 +166,14 @@ def test_auto_regions_match_what_things_are_not_their_colour(photo):
     # The content is the style photo itself under a strong colour cast (channels swapped, a
     # blue night look): every pixel should get the label of the same pixel in the photo. A
     # style photo's colours are by design not the content's, so clustering on colour paired
-    # regions by colour instead (agreement 0.69 and 0.22 with colour in the clusters).
+    # regions by colour instead (agreement 0.71 and 0.25 with colour and relu3_1, the former
+    # default, and one region fewer).
     image = media.resize_image(media.read_image(samples.source(photo)), (128, 128))
     cast = np.clip(image[..., ::-1] * np.array([0.5, 0.7, 1.2]) + [0, 10, 30], 0, 255)
     keep_all = {**SEG, "auto": {**SEG["auto"], "match": {"area_ratio": 0, "margin": -2}}}
     regions = segment_stage.segment_image(cast.astype(np.uint8), image, keep_all)
     assert len(np.unique(regions.labels)) == SEG["auto"]["regions"]
-    assert np.mean(regions.labels == regions.style_labels) > 0.9  # measured 0.96 at 128×192
+    assert np.mean(regions.labels == regions.style_labels) > 0.9  # measured 0.965 and 0.976
 
 
 @pytest.fixture(scope="module")
