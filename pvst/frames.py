@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 from pathlib import Path
@@ -115,6 +116,11 @@ class Frames(store.Artifact):
     def size(self) -> tuple[int, int]:
         """(width, height)."""
         return int(self.data.shape[2]), int(self.data.shape[1])
+
+    @property
+    def cuts(self) -> list[int]:
+        """Frames that start a shot (recorded by stages after the flow; [] when not)."""
+        return [int(t) for t in json.loads(self.attrs.get("cuts", "[]"))]
 
     def __len__(self) -> int:
         return int(self.data.shape[0])

@@ -3,6 +3,7 @@ its own so that changing it never reruns the optimisation."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import time
@@ -33,18 +34,18 @@ def run(
     if params["method"] == "closed_form" and not laplacian_path:
         raise PvstError("postprocess closed_form needs the frames' Laplacians")
     started = time.perf_counter()
-    laps = Laplacians(laplacian_path) if laplacian_path else None
     inputs = {"stylize": str(stylize_path), "frames": str(frames_path)}
     if laplacian_path:
         inputs["laplacian"] = str(laplacian_path)
-    try:
+    with contextlib.ExitStack() as opened:
+        laps = opened.enter_context(Laplacians(laplacian_path)) if laplacian_path else None
         with (
             Frames(stylize_path, stage="stylize") as styled,
             Frames(frames_path) as frames,
             store.create(out, STAGE, params, key, inputs=inputs) as f,
         ):
             n, (w, h) = len(styled), styled.size
-            cuts = set(json.loads(styled.attrs.get("cuts", "[]")))
+            cuts = set(styled.cuts)
             log.info("smoothing %d frames of %d×%d (%s)", n, w, h, params["method"])
             ds = store.create_stack(f, "frames", (n, h, w, 3), np.uint8)
             previous = None
@@ -61,7 +62,4 @@ def run(
                 cuts=json.dumps(sorted(cuts)),
                 seconds=time.perf_counter() - started,
             )
-    finally:
-        if laps:
-            laps.close()
     log.info("wrote %s", out)
