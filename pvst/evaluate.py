@@ -26,22 +26,26 @@ def _sample(n: int, k: int) -> list[int]:
 def _time(result_path: str | Path) -> dict:
     """Effort recorded by the stage that made the frames (the optimisation's, for stylized
     results)."""
-    with store.open_artifact(result_path, None) as f:
-        stage = str(f.attrs["stage"])
-        out = {"stage": stage, "device": str(f.attrs.get("device", ""))}
-        if stage == "stylize" and "evaluations" in f:
-            evals, secs = f["evaluations"][()], f["seconds"][()]
-            out.update(
-                seconds_per_frame=float(secs.mean()),
-                evaluations_per_frame=float(evals.mean()),
-                seconds_total=float(secs.sum()),
-                frames_redone_after_nan=int(f["retried"][()].sum()),
-            )
-        elif "seconds" in f.attrs:
-            out.update(
-                seconds_per_frame=float(f.attrs["seconds"]) / int(f.attrs["count"]),
-                seconds_total=float(f.attrs["seconds"]),
-            )
+    from pvst.stylize_stage import Stylized
+
+    with Frames(result_path, stage=None) as result:
+        attrs = result.attrs
+    stage = str(attrs["stage"])
+    out = {"stage": stage, "device": str(attrs.get("device", ""))}
+    if stage == "stylize":
+        with Stylized(result_path) as styled:
+            evals, secs, retried = styled.evaluations, styled.seconds, styled.retried
+        out.update(
+            seconds_per_frame=float(secs.mean()),
+            evaluations_per_frame=float(evals.mean()),
+            seconds_total=float(secs.sum()),
+            frames_redone_after_nan=int(retried.sum()),
+        )
+    elif "seconds" in attrs:
+        out.update(
+            seconds_per_frame=float(attrs["seconds"]) / int(attrs["count"]),
+            seconds_total=float(attrs["seconds"]),
+        )
     return out
 
 
