@@ -32,9 +32,13 @@ def _time(result_path: str | Path) -> dict:
         attrs = result.attrs
     stage = str(attrs["stage"])
     out = {"stage": stage, "device": str(attrs.get("device", ""))}
+    records = None
     if stage == "stylize":
         with Stylized(result_path) as styled:
-            evals, secs, retried = styled.evaluations, styled.seconds, styled.retried
+            if styled.has_records:
+                records = styled.evaluations, styled.seconds, styled.retried
+    if records is not None:
+        evals, secs, retried = records
         out.update(
             seconds_per_frame=float(secs.mean()),
             evaluations_per_frame=float(evals.mean()),

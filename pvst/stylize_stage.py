@@ -414,6 +414,11 @@ class Stylized(store.Artifact):
     def __init__(self, path: str | Path) -> None:
         super().__init__(path, STAGE)
 
+    @property
+    def has_records(self) -> bool:
+        """Whether the optimisation's per-frame records are there (frames alone are not)."""
+        return "evaluations" in self._f
+
     def loss_history(self, t: int) -> np.ndarray:
         off = self._f["loss_offsets"]
         return self._f["loss_history"][int(off[t]) : int(off[t + 1])]
