@@ -76,23 +76,31 @@ def _ensure_inputs(inputs: dict[str, str]) -> None:
             raise PvstError(f"{path}: input '{role}' not found")
 
 
+def _explicit(args, command: str, section: str, roles) -> tuple[dict, dict[str, str], str]:
+    """Parameters, inputs and output given on the command line (`--params`, `--in`, `--out`)."""
+    params = _validated_section(section, args.params)
+    inputs = dict(args.inputs or [])
+    missing = [r for r in roles(params) if r not in inputs]
+    if missing:
+        raise PvstError(f"pvst {command}: missing --in {'/'.join(missing)}=PATH")
+    if not args.out:
+        raise PvstError(f"pvst {command}: --out is required with --params")
+    return params, inputs, args.out
+
+
+def _selected_plan(args, command: str) -> Plan:
+    """The plan of the configuration a command was pointed at with --video."""
+    if not args.video:
+        raise PvstError(f"pvst {command}: give --video NAME (or --params and --in/--out)")
+    return _load_plan(args)
+
+
 def resolve_job(args, stage: str) -> Job:
     """A Job from explicit arguments, or from the configuration and the plan."""
-    section = STAGES[stage].section
     if args.params is not None:
-        params = _validated_section(section, args.params)
-        inputs = dict(args.inputs or [])
-        missing = [r for r in STAGES[stage].roles(params) if r not in inputs]
-        if missing:
-            raise PvstError(f"pvst {stage}: missing --in {'/'.join(missing)}=PATH")
-        if not args.out:
-            raise PvstError(f"pvst {stage}: --out is required with --params")
-        out = args.out
+        params, inputs, out = _explicit(args, stage, STAGES[stage].section, STAGES[stage].roles)
     else:
-        if not args.video:
-            raise PvstError(f"pvst {stage}: give --video NAME (or --params and --in/--out)")
-        plan = _load_plan(args)
-        art = plan.artifact(stage, args.video, args.variant)
+        art = _selected_plan(args, stage).artifact(stage, args.video, args.variant)
         params, inputs, out = art.params, art.inputs, args.out or art.path
         upstream = [
             r for r in STAGES[stage].roles(params) if r in STAGES and not Path(inputs[r]).exists()
@@ -112,6 +120,38 @@ def _role_path(text: str) -> tuple[str, str]:
     if not sep or not role or not path:
         raise argparse.ArgumentTypeError(f"expected ROLE=PATH, got {text!r}")
     return role, path
+
+
+# (name, help, handler) of every subcommand, in the order `pvst --help` lists them
+SUBCOMMANDS: list[tuple[str, str, Callable]] = []
+
+
+def subcommand(name: str, text: str) -> Callable[[Callable], Callable]:
+    """Declare `pvst NAME` with this help; its arguments are declared by @arg and @arguments
+    under it, beside the handler."""
+
+    def register(func: Callable) -> Callable:
+        func.__dict__.setdefault("pvst_arguments", [])
+        SUBCOMMANDS.append((name, text, func))
+        return func
+
+    return register
+
+
+def arguments(*adders: Callable[[argparse.ArgumentParser], None]) -> Callable:
+    """Arguments added by functions (shared groups such as add_job_arguments)."""
+
+    def add(func: Callable) -> Callable:
+        # decorators apply bottom-up: put these before the ones already collected
+        func.__dict__.setdefault("pvst_arguments", [])[:0] = adders
+        return func
+
+    return add
+
+
+def arg(*names: str, **options) -> Callable:
+    """One argparse argument of a subcommand."""
+    return arguments(lambda p: p.add_argument(*names, **options))
 
 
 def add_job_arguments(p: argparse.ArgumentParser) -> None:
@@ -134,7 +174,28 @@ def add_job_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", help="output path (default: the planned artifact path)")
 
 
+def add_part_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--part", type=_part, metavar="I/N", help="compute only part I of N")
+    p.add_argument("--merge", nargs="+", metavar="PART", help="merge these parts")
+
+
+def _training_options(p: argparse.ArgumentParser) -> None:
+    """One option per setting of the schema's cyclegan_train section, its default shown."""
+    train_schema = config.schema()["properties"]["cyclegan_train"]["properties"]
+    types = {"integer": int, "number": float}
+    for name, value in config.defaults("cyclegan_train").items():
+        kinds = train_schema[name].get("type", "string")
+        kinds = [kinds] if isinstance(kinds, str) else kinds
+        kind = next((types[k] for k in kinds if k in types), str)
+        what = train_schema[name].get("description", name.replace("_", " ")).rstrip(".")
+        p.add_argument(f"--{name.replace('_', '-')}", type=kind, help=f"{what} (default {value})")
+
+
 # -- subcommands -------------------------------------------------------------------------------
+@subcommand("samples", "copy the embedded sample clips and photos into data/")
+@arg("names", nargs="*", help=f"which (default all: {', '.join(samples.SAMPLES)})")
+@arg("--data", default="data", help="destination folder (default %(default)s)")
+@arg("--force", action="store_true", help="overwrite existing files")
 def cmd_samples(args) -> None:
     names = args.names or samples.sample_names()
     for name in names:
@@ -146,6 +207,8 @@ def cmd_samples(args) -> None:
         log.info("wrote %s (from %s)", dest, samples.source(name))
 
 
+@subcommand("frames", "decode a clip into a frames artifact at working size")
+@arguments(add_job_arguments)
 def cmd_frames(args) -> None:
     from pvst import frames
 
@@ -191,18 +254,26 @@ def _run_parted(args, stage: str, module) -> None:
             p.unlink(missing_ok=True)
 
 
+@subcommand("flow", "optical flow pairs, consistency masks and scene cuts")
+@arguments(add_job_arguments, add_part_arguments)
+@arg("--threads", type=int, help="OpenCV threads (default: OpenCV's choice)")
 def cmd_flow(args) -> None:
     from pvst import flow_stage
 
     _run_parted(args, "flow", flow_stage)
 
 
+@subcommand("laplacian", "the Matting Laplacian of every frame")
+@arguments(add_job_arguments, add_part_arguments)
+@arg("--threads", type=int, help="OpenCV threads (default: OpenCV's choice)")
 def cmd_laplacian(args) -> None:
     from pvst import laplacian_stage
 
     _run_parted(args, "laplacian", laplacian_stage)
 
 
+@subcommand("segment", "matched region labels for the frames and the style photo")
+@arguments(add_job_arguments)
 def cmd_segment(args) -> None:
     from pvst import segment_stage
 
@@ -218,6 +289,12 @@ def cmd_segment(args) -> None:
     )
 
 
+@subcommand("segment-preview", "frame regions | style regions, as mp4 (or one frame as png)")
+@arg("segments", help="segment artifact")
+@arg("--frames", required=True, help="its frames artifact")
+@arg("--style", required=True, help="its style photo")
+@arg("-o", "--out", required=True, help="output .mp4 or .png")
+@arg("--frame", type=int, default=0, help="frame index for a .png")
 def cmd_segment_preview(args) -> None:
     from pvst import segment_stage
     from pvst.frames import Frames
@@ -228,6 +305,8 @@ def cmd_segment_preview(args) -> None:
         write_preview(rows, args, frames.fps, args.segments)
 
 
+@subcommand("smooth", "smooth the stylized frames (stylize.postprocess)")
+@arguments(add_job_arguments)
 def cmd_smooth(args) -> None:
     from pvst import smooth_stage
 
@@ -242,6 +321,9 @@ def cmd_smooth(args) -> None:
     )
 
 
+@subcommand("stylize", "stylize every frame (resumes an interrupted run)")
+@arguments(add_job_arguments, add_part_arguments)
+@arg("--threads", type=int, help="torch CPU threads")
 def cmd_stylize(args) -> None:
     import torch
 
@@ -277,6 +359,29 @@ def cmd_stylize(args) -> None:
     )
 
 
+@subcommand("image", "stylize one photo with another (Deep Photo Style Transfer)")
+@arg("content", help="the photo to restyle")
+@arg("style", help="the reference photo")
+@arg("-o", "--out", required=True, help="output image (.png, .jpg)")
+@arg("--content-mask", help="DPST colour-coded mask of the content photo")
+@arg("--style-mask", help="DPST colour-coded mask of the style photo")
+@arg("--size", type=int, default=384, help="long side in pixels (default 384)")
+@arg(
+    "--iterations",
+    type=int,
+    help="objective evaluations (default: the stylize section's iterations.first)",
+)
+@arg("--lambda", dest="lambda_", type=float, help="photorealism weight λ")
+@arg("--segmentation", choices=["auto", "none"], help="without masks")
+@arg("--postprocess", choices=["none", "closed_form", "guided", "local_affine"])
+@arg(
+    "--method",
+    choices=["optimise", "colour"],
+    help="optimise (default) or colour: the fast look, no network",
+)
+@arg("--device", help="auto, cpu, cuda")
+@arg("--config", help="take the stylize and segmentation sections from here")
+@arg("--variant", default=config.DEFAULT_VARIANT, help="of that configuration")
 def cmd_image(args) -> None:
     from pvst import media, stylize
     from pvst.device import pick_device
@@ -335,6 +440,8 @@ def cmd_image(args) -> None:
     )
 
 
+@subcommand("cyclegan", "translate every frame with a CycleGAN generator")
+@arguments(add_job_arguments)
 def cmd_cyclegan(args) -> None:
     from pvst import cyclegan
 
@@ -342,6 +449,12 @@ def cmd_cyclegan(args) -> None:
     cyclegan.run(job.inputs["frames"], job.inputs["checkpoint"], job.out, job.params, job.key)
 
 
+@subcommand("cyclegan-train", "train a CycleGAN between two image domains (resumes from OUT)")
+@arg("a", help="domain A: a folder of images, or a frames artifact (.h5)")
+@arg("b", help="domain B: a folder of images")
+@arg("--out", required=True, help="folder for checkpoints, losses and samples")
+@arg("--config", help=f"take cyclegan_train from here (default {DEFAULT_CONFIG}, if present)")
+@arguments(_training_options)
 def cmd_cyclegan_train(args) -> None:
     from pvst import cyclegan_train
 
@@ -359,24 +472,23 @@ def cmd_cyclegan_train(args) -> None:
         )
 
 
+@subcommand(
+    "evaluate",
+    "metrics of a result video (warping error, edge SSIM, Gram distance, photorealism, time)",
+)
+@arguments(add_job_arguments)
+@arg("--flow-method", help="the estimator the flow input was made with")
 def cmd_evaluate(args) -> None:
     from pvst import evaluate
 
+    about = {"video": args.video or "", "variant": args.variant}
     if args.params is not None:
-        params = _validated_section("evaluate", args.params)
-        inputs = dict(args.inputs or [])
-        missing = [r for r in ("frames", "result", "flow", "style") if r not in inputs]
-        if missing or not args.out:
-            raise PvstError(f"pvst evaluate: needs --out and --in {'/'.join(missing)}=PATH")
-        about = {"video": args.video or "", "variant": args.variant}
-        out = args.out
+        metrics_roles = ("frames", "result", "flow", "style")
+        params, inputs, out = _explicit(args, "evaluate", "evaluate", lambda _: metrics_roles)
     else:
-        if not args.video:
-            raise PvstError("pvst evaluate: give --video NAME (or --params and --in/--out)")
-        plan = _load_plan(args)
+        plan = _selected_plan(args, "evaluate")
         params = config.section(plan.config, "evaluate", args.video, args.variant)
         inputs = plan.metrics_inputs(args.video, args.variant)
-        about = {"video": args.video, "variant": args.variant}
         out = args.out or plan.metrics_path(args.video, args.variant)
         params["flow_method_used"] = plan.eval_flow(args.video, args.variant).params["method"]
     for role, path in inputs.items():
@@ -397,6 +509,11 @@ def cmd_evaluate(args) -> None:
     )
 
 
+@subcommand("figure", "one of the configured figures as a labelled frame grid")
+@arg("name", nargs="?", help="a figure of the configuration")
+@arg("--config", help=f"configuration file (default {DEFAULT_CONFIG})")
+@arg("--spec", help="resolved rows as JSON (as the Snakemake rule passes them)")
+@arg("-o", "--out", required=True, help="output .png")
 def cmd_figure(args) -> None:
     from pvst import figures
 
@@ -410,6 +527,17 @@ def cmd_figure(args) -> None:
     figures.figure(rows, frames, title, args.out)
 
 
+@subcommand("plots", "metrics table, loss curves and E_warp against edge SSIM")
+@arg("--metrics", nargs="*", default=[], help="metrics .json files")
+@arg(
+    "--stylized",
+    nargs="*",
+    default=[],
+    type=_role_path,
+    metavar="LABEL=PATH",
+    help="stylize artifacts for the loss curves",
+)
+@arg("--out-dir", required=True, help="where the table and plots go")
 def cmd_plots(args) -> None:
     from pvst import evaluate, figures
 
@@ -434,6 +562,10 @@ def write_preview(rows, args, fps: float, source: str) -> None:
     media.write_video(args.out, rows, fps, crf=20, preset="fast")
 
 
+@subcommand("dvc-yaml", "write dvc.yaml from the configuration (or --check it)")
+@arg("--config", help=f"configuration file (default {DEFAULT_CONFIG})")
+@arg("-o", "--out", default="dvc.yaml")
+@arg("--check", action="store_true", help="fail if the file is out of date")
 def cmd_dvc_yaml(args) -> None:
     from pvst import dvc
 
@@ -455,6 +587,12 @@ def cmd_dvc_yaml(args) -> None:
     log.info("wrote %s (%d stages)", out, text.count("    cmd: "))
 
 
+@subcommand("flow-preview", "frame | flow colour wheel | consistency, as mp4 (or one frame as png)")
+@arg("flow", help="flow artifact")
+@arg("--frames", required=True, help="its frames artifact")
+@arg("-o", "--out", required=True, help="output .mp4 or .png")
+@arg("--j", type=int, default=1, help="pair distance to show (default 1)")
+@arg("--frame", type=int, default=1, help="frame index for a .png")
 def cmd_flow_preview(args) -> None:
     from pvst import flow_stage
     from pvst.frames import Frames
@@ -463,6 +601,16 @@ def cmd_flow_preview(args) -> None:
         write_preview(flow_stage.preview_rows(frames, flows, args.j), args, frames.fps, args.flow)
 
 
+@subcommand("assemble", "encode a frames artifact as mp4, side-by-side mp4 or GIF")
+@arg("artifact", help="an artifact holding frames (frames, stylize, cyclegan)")
+@arg("-o", "--out", required=True, help="output .mp4 or .gif")
+@arg("--input-frames", help="the input frames artifact: makes a side-by-side")
+@arg("--style", help="the style photo shown in a side-by-side (if any)")
+@arg("--caption", default="output", help="label of the output panel")
+@arg("--params", help="the assemble section as JSON")
+@arg("--config", help=f"configuration file (default {DEFAULT_CONFIG})")
+@arg("--video", help="take the assemble section of this video")
+@arg("--variant", default=config.DEFAULT_VARIANT)
 def cmd_assemble(args) -> None:
     from pvst import assemble
 
@@ -483,6 +631,8 @@ def cmd_assemble(args) -> None:
         assemble.to_video(args.artifact, out, params)
 
 
+@subcommand("info", "print how artifacts were made (stage, parameters, inputs, shapes)")
+@arg("artifacts", nargs="+")
 def cmd_info(args) -> None:
     from pvst import store
 
@@ -490,6 +640,11 @@ def cmd_info(args) -> None:
         print(json.dumps(store.describe(path), indent=2, default=str))
 
 
+@subcommand("plan", "list the artifact paths the configuration asks for")
+@arg("--config", help=f"configuration file (default {DEFAULT_CONFIG})")
+@arg("--video")
+@arg("--variant")
+@arg("--json", action="store_true")
 def cmd_plan(args) -> None:
     plan = _load_plan(args)
     if args.video and args.video not in plan.videos():
@@ -539,164 +694,11 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--log", help="also write the log to this file")
     common.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    def add(name: str, func: Callable, help: str) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help, description=help, parents=[common])
+    for name, text, func in SUBCOMMANDS:
+        p = sub.add_parser(name, help=text, description=text, parents=[common])
         p.set_defaults(func=func)
-        return p
-
-    p = add("samples", cmd_samples, "copy the embedded sample clips and photos into data/")
-    p.add_argument("names", nargs="*", help=f"which (default all: {', '.join(samples.SAMPLES)})")
-    p.add_argument("--data", default="data", help="destination folder (default %(default)s)")
-    p.add_argument("--force", action="store_true", help="overwrite existing files")
-
-    p = add("frames", cmd_frames, "decode a clip into a frames artifact at working size")
-    add_job_arguments(p)
-
-    for name, func, text in (
-        ("flow", cmd_flow, "optical flow pairs, consistency masks and scene cuts"),
-        ("laplacian", cmd_laplacian, "the Matting Laplacian of every frame"),
-    ):
-        p = add(name, func, text)
-        add_job_arguments(p)
-        p.add_argument("--part", type=_part, metavar="I/N", help="compute only part I of N")
-        p.add_argument("--merge", nargs="+", metavar="PART", help="merge these parts")
-        p.add_argument("--threads", type=int, help="OpenCV threads (default: OpenCV's choice)")
-
-    p = add(
-        "flow-preview",
-        cmd_flow_preview,
-        "frame | flow colour wheel | consistency, as mp4 (or one frame as png)",
-    )
-    p.add_argument("flow", help="flow artifact")
-    p.add_argument("--frames", required=True, help="its frames artifact")
-    p.add_argument("-o", "--out", required=True, help="output .mp4 or .png")
-    p.add_argument("--j", type=int, default=1, help="pair distance to show (default 1)")
-    p.add_argument("--frame", type=int, default=1, help="frame index for a .png")
-
-    p = add("image", cmd_image, "stylize one photo with another (Deep Photo Style Transfer)")
-    p.add_argument("content", help="the photo to restyle")
-    p.add_argument("style", help="the reference photo")
-    p.add_argument("-o", "--out", required=True, help="output image (.png, .jpg)")
-    p.add_argument("--content-mask", help="DPST colour-coded mask of the content photo")
-    p.add_argument("--style-mask", help="DPST colour-coded mask of the style photo")
-    p.add_argument("--size", type=int, default=384, help="long side in pixels (default 384)")
-    p.add_argument(
-        "--iterations",
-        type=int,
-        help="objective evaluations (default: the stylize section's iterations.first)",
-    )
-    p.add_argument("--lambda", dest="lambda_", type=float, help="photorealism weight λ")
-    p.add_argument("--segmentation", choices=["auto", "none"], help="without masks")
-    p.add_argument("--postprocess", choices=["none", "closed_form", "guided", "local_affine"])
-    p.add_argument(
-        "--method",
-        choices=["optimise", "colour"],
-        help="optimise (default) or colour: the fast look, no network",
-    )
-    p.add_argument("--device", help="auto, cpu, cuda")
-    p.add_argument("--config", help="take the stylize and segmentation sections from here")
-    p.add_argument("--variant", default=config.DEFAULT_VARIANT, help="of that configuration")
-
-    p = add("cyclegan", cmd_cyclegan, "translate every frame with a CycleGAN generator")
-    add_job_arguments(p)
-
-    p = add(
-        "cyclegan-train",
-        cmd_cyclegan_train,
-        "train a CycleGAN between two image domains (resumes from OUT)",
-    )
-    p.add_argument("a", help="domain A: a folder of images, or a frames artifact (.h5)")
-    p.add_argument("b", help="domain B: a folder of images")
-    p.add_argument("--out", required=True, help="folder for checkpoints, losses and samples")
-    p.add_argument(
-        "--config", help=f"take cyclegan_train from here (default {DEFAULT_CONFIG}, if present)"
-    )
-    # one option per setting of the schema's cyclegan_train section, its defaults shown
-    train_schema = config.schema()["properties"]["cyclegan_train"]["properties"]
-    types = {"integer": int, "number": float}
-    for name, value in config.defaults("cyclegan_train").items():
-        kinds = train_schema[name].get("type", "string")
-        kinds = [kinds] if isinstance(kinds, str) else kinds
-        kind = next((types[k] for k in kinds if k in types), str)
-        what = train_schema[name].get("description", name.replace("_", " ")).rstrip(".")
-        p.add_argument(f"--{name.replace('_', '-')}", type=kind, help=f"{what} (default {value})")
-
-    p = add(
-        "evaluate",
-        cmd_evaluate,
-        "metrics of a result video (warping error, edge SSIM, Gram distance, photorealism, time)",
-    )
-    add_job_arguments(p)
-    p.add_argument("--flow-method", help="the estimator the flow input was made with")
-
-    p = add("figure", cmd_figure, "one of the configured figures as a labelled frame grid")
-    p.add_argument("name", nargs="?", help="a figure of the configuration")
-    p.add_argument("--config", help=f"configuration file (default {DEFAULT_CONFIG})")
-    p.add_argument("--spec", help="resolved rows as JSON (as the Snakemake rule passes them)")
-    p.add_argument("-o", "--out", required=True, help="output .png")
-
-    p = add("plots", cmd_plots, "metrics table, loss curves and E_warp against edge SSIM")
-    p.add_argument("--metrics", nargs="*", default=[], help="metrics .json files")
-    p.add_argument(
-        "--stylized",
-        nargs="*",
-        default=[],
-        type=_role_path,
-        metavar="LABEL=PATH",
-        help="stylize artifacts for the loss curves",
-    )
-    p.add_argument("--out-dir", required=True, help="where the table and plots go")
-
-    p = add("stylize", cmd_stylize, "stylize every frame (resumes an interrupted run)")
-    add_job_arguments(p)
-    p.add_argument(
-        "--part", type=_part, metavar="I/N", help="stylize only the shots of part I of N"
-    )
-    p.add_argument("--merge", nargs="+", metavar="PART", help="merge these parts")
-    p.add_argument("--threads", type=int, help="torch CPU threads")
-
-    p = add("smooth", cmd_smooth, "smooth the stylized frames (stylize.postprocess)")
-    add_job_arguments(p)
-
-    p = add("segment", cmd_segment, "matched region labels for the frames and the style photo")
-    add_job_arguments(p)
-
-    p = add(
-        "segment-preview",
-        cmd_segment_preview,
-        "frame regions | style regions, as mp4 (or one frame as png)",
-    )
-    p.add_argument("segments", help="segment artifact")
-    p.add_argument("--frames", required=True, help="its frames artifact")
-    p.add_argument("--style", required=True, help="its style photo")
-    p.add_argument("-o", "--out", required=True, help="output .mp4 or .png")
-    p.add_argument("--frame", type=int, default=0, help="frame index for a .png")
-
-    p = add("assemble", cmd_assemble, "encode a frames artifact as mp4, side-by-side mp4 or GIF")
-    p.add_argument("artifact", help="an artifact holding frames (frames, stylize, cyclegan)")
-    p.add_argument("-o", "--out", required=True, help="output .mp4 or .gif")
-    p.add_argument("--input-frames", help="the input frames artifact: makes a side-by-side")
-    p.add_argument("--style", help="the style photo shown in a side-by-side (if any)")
-    p.add_argument("--caption", default="output", help="label of the output panel")
-    p.add_argument("--params", help="the assemble section as JSON")
-    p.add_argument("--config", help=f"configuration file (default {DEFAULT_CONFIG})")
-    p.add_argument("--video", help="take the assemble section of this video")
-    p.add_argument("--variant", default=config.DEFAULT_VARIANT)
-
-    p = add("dvc-yaml", cmd_dvc_yaml, "write dvc.yaml from the configuration (or --check it)")
-    p.add_argument("--config", help=f"configuration file (default {DEFAULT_CONFIG})")
-    p.add_argument("-o", "--out", default="dvc.yaml")
-    p.add_argument("--check", action="store_true", help="fail if the file is out of date")
-
-    p = add("info", cmd_info, "print how artifacts were made (stage, parameters, inputs, shapes)")
-    p.add_argument("artifacts", nargs="+")
-
-    p = add("plan", cmd_plan, "list the artifact paths the configuration asks for")
-    p.add_argument("--config", help=f"configuration file (default {DEFAULT_CONFIG})")
-    p.add_argument("--video")
-    p.add_argument("--variant")
-    p.add_argument("--json", action="store_true")
+        for add in func.pvst_arguments:
+            add(p)
     return parser
 
 

@@ -9,11 +9,11 @@ stylization weight and `pvst dvc-yaml`, `dvc repro` reruns stylization and what 
 
 from __future__ import annotations
 
-import shlex
 from pathlib import Path
 
 import yaml
 
+from pvst import commands
 from pvst import config as cfgmod
 from pvst.plan import STAGES, Plan
 
@@ -60,114 +60,54 @@ class Builder:
         self.outs: set[str] = set()
 
     def add(
-        self,
-        name: str,
-        cmd: str,
-        deps: list[str],
-        outs: list[str],
-        params: list[str] | None = None,
-        metrics: list[str] | None = None,
+        self, name: str, job: commands.Command, params: list[str], metrics: bool = False
     ) -> None:
-        if outs and all(o in self.outs for o in outs):
+        if not metrics and all(o in self.outs for o in job.outputs):
             return
-        stage: dict = {"cmd": cmd, "deps": sorted(set(deps))}
+        stage: dict = {
+            "cmd": "python -m pvst " + job.shell(),
+            "deps": sorted(set(job.inputs.values())),
+        }
         if params:
             stage["params"] = [{self.config_path: params}]
-        if outs:
-            stage["outs"] = outs
         if metrics:
-            stage["metrics"] = [{m: {"cache": False}} for m in metrics]
+            stage["metrics"] = [{m: {"cache": False}} for m in job.outputs]
+        elif job.outputs:
+            stage["outs"] = job.outputs
         self.stages[name] = stage
-        self.outs.update(outs + (metrics or []))
+        self.outs.update(job.outputs)
 
-    def selects(self, video: str, variant: str) -> list[str]:
-        """The arguments with which a `pvst` stage command reads its own configuration."""
-        return ["--config", self.config_path, "--video", video, "--variant", variant]
-
-    def pvst(self, *args: str) -> str:
-        return "python -m pvst " + " ".join(shlex.quote(a) for a in args)
+    def select(self, video: str, variant: str) -> commands.Selection:
+        """How a `pvst` command reads its own configuration."""
+        return commands.Selection(self.config_path, video, variant)
 
     def result(self, video: str, variant: str) -> None:
-        plan = self.plan
+        plan, select = self.plan, self.select(video, variant)
         for art in plan.needed(video, variant):
-            self.artifact(art, video, variant)
+            self.add(
+                f"{art.stage}-{video}-{art.key}",
+                commands.stage(art, select),
+                param_keys(self.raw, plan, art.stage, video, variant),
+            )
         eval_flow = plan.eval_flow(video, variant)
         self.add(
             f"flow-{video}-{eval_flow.key}",
-            self.pvst(
-                "flow",
-                "--params",
-                _json(eval_flow.params),
-                "--in",
-                f"frames={eval_flow.inputs['frames']}",
-                "--out",
-                eval_flow.path,
-            ),
-            list(eval_flow.inputs.values()),
-            [eval_flow.path],
+            commands.stage(eval_flow),
             param_keys(self.raw, plan, "flow", video, variant)
             + self._keys("evaluate", video, variant),
         )
-        result = plan.result(video, variant).path
-        mp4 = f"results/{video}_{variant}.mp4"
-        sbs = f"results/{video}_{variant}_sbs.mp4"
         assemble_keys = self._keys("assemble", video, variant)
-        self.add(
-            f"assemble-{video}-{variant}",
-            self.pvst(
-                "assemble",
-                result,
-                "-o",
-                mp4,
-                *self.selects(video, variant),
-            ),
-            [result],
-            [mp4],
-            assemble_keys,
-        )
-        frames = plan.artifact("frames", video, variant).path
-        style = [] if variant == cfgmod.CYCLEGAN_VARIANT else [plan.style_file(video, variant)]
-        style_args = ["--style", style[0]] if style else []
-        self.add(
-            f"sbs-{video}-{variant}",
-            self.pvst(
-                "assemble",
-                result,
-                "-o",
-                sbs,
-                "--input-frames",
-                frames,
-                *style_args,
-                "--caption",
-                variant,
-                *self.selects(video, variant),
-            ),
-            [result, frames, *style],
-            [sbs],
-            assemble_keys,
-        )
-        inputs = plan.metrics_inputs(video, variant)
+        for name, kind in (("assemble", "mp4"), ("sbs", "sbs")):
+            self.add(
+                f"{name}-{video}-{variant}",
+                commands.assemble(plan, video, variant, kind, select),
+                assemble_keys,
+            )
         self.add(
             f"evaluate-{video}-{variant}",
-            self.pvst("evaluate", *self.selects(video, variant)),
-            list(inputs.values()),
-            [],
+            commands.evaluate(plan, video, variant, select),
             self._keys("evaluate", video, variant),
-            metrics=[plan.metrics_path(video, variant)],
-        )
-
-    def artifact(self, art, video: str, variant: str) -> None:
-        self.add(
-            f"{art.stage}-{video}-{art.key}",
-            self.pvst(
-                art.stage,
-                *self.selects(video, variant),
-                "--out",
-                art.path,
-            ),
-            list(art.inputs.values()),
-            [art.path],
-            param_keys(self.raw, self.plan, art.stage, video, variant),
+            metrics=True,
         )
 
     def _keys(self, section: str, video: str, variant: str) -> list[str]:
@@ -179,16 +119,14 @@ class Builder:
     def samples(self) -> None:
         from pvst import samples
 
-        names = []
-        for name in samples.SAMPLES:
-            path = f"data/{name}"
-            if any(path in stage["deps"] for stage in self.stages.values()):
-                names.append(name)
+        deps = {d for stage in self.stages.values() for d in stage["deps"]}
+        names = [name for name in samples.SAMPLES if f"data/{name}" in deps]
         if names:
+            job = commands.samples(names)
             self.stages = {
                 "samples": {
-                    "cmd": self.pvst("samples", *names, "--force"),
-                    "outs": [{f"data/{n}": {"cache": True}} for n in names],
+                    "cmd": "python -m pvst " + job.shell(),
+                    "outs": [{out: {"cache": True}} for out in job.outputs],
                 },
                 **self.stages,
             }
@@ -199,47 +137,11 @@ class Builder:
         for video, variant in results:
             self.result(video, variant)
         for name in plan.config["figures"]:
-            rows, _ = plan.figure_rows(name)
-            deps = [p for row in rows for p in (row["path"], row.get("frames")) if p]
-            out = f"results/figures/{name}.png"
             self.add(
-                f"figure-{name}",
-                self.pvst("figure", name, "--config", self.config_path, "-o", out),
-                deps,
-                [out],
-                [f"figures.{name}"],
+                f"figure-{name}", commands.figure(plan, name, self.config_path), [f"figures.{name}"]
             )
         if results:
-            metrics = [plan.metrics_path(v, var) for v, var in results]
-            stylized = [
-                (f"{v}_{var}", plan.artifact("stylize", v, var).path)
-                for v, var in results
-                if var != cfgmod.CYCLEGAN_VARIANT
-            ]
-            outs = [
-                f"results/figures/{f}"
-                for f in ("metrics.csv", "metrics.md", "ewarp_vs_ssim.png", "loss_curves.png")
-            ]
-            self.add(
-                "plots",
-                self.pvst(
-                    "plots",
-                    "--metrics",
-                    *metrics,
-                    "--stylized",
-                    *[f"{k}={p}" for k, p in stylized],
-                    "--out-dir",
-                    "results/figures",
-                ),
-                metrics + [p for _, p in stylized],
-                outs,
-            )
-
-
-def _json(obj) -> str:
-    import json
-
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"))
+            self.add("plots", commands.plots(plan), [])
 
 
 def stages(plan: Plan, raw: dict, config_path: str) -> dict[str, dict]:

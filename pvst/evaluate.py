@@ -28,29 +28,13 @@ def _time(result_path: str | Path) -> dict:
     results)."""
     from pvst.stylize_stage import Stylized
 
-    with Frames(result_path, stage=None) as result:
+    with Stylized(result_path, stage=None) as result:
         attrs = result.attrs
-    stage = str(attrs["stage"])
-    out = {"stage": stage, "device": str(attrs.get("device", ""))}
-    records = None
-    if stage == "stylize":
-        with Stylized(result_path) as styled:
-            if styled.has_records:
-                records = styled.evaluations, styled.seconds, styled.retried
-    if records is not None:
-        evals, secs, retried = records
-        out.update(
-            seconds_per_frame=float(secs.mean()),
-            evaluations_per_frame=float(evals.mean()),
-            seconds_total=float(secs.sum()),
-            frames_redone_after_nan=int(retried.sum()),
-        )
-    elif "seconds" in attrs:
-        out.update(
-            seconds_per_frame=float(attrs["seconds"]) / int(attrs["count"]),
-            seconds_total=float(attrs["seconds"]),
-        )
-    return out
+        return {
+            "stage": str(attrs["stage"]),
+            "device": str(attrs.get("device", "")),
+            **result.effort(),
+        }
 
 
 def evaluate(

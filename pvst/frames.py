@@ -122,6 +122,13 @@ class Frames(store.Artifact):
         """Frames that start a shot (recorded by stages after the flow; [] when not)."""
         return [int(t) for t in json.loads(self.attrs.get("cuts", "[]"))]
 
+    def effort(self) -> dict:
+        """The time the stage that made these frames recorded, per frame and in all."""
+        if "seconds" not in self.attrs:
+            return {}
+        seconds = float(self.attrs["seconds"])
+        return {"seconds_per_frame": seconds / int(self.attrs["count"]), "seconds_total": seconds}
+
     def __len__(self) -> int:
         return int(self.data.shape[0])
 

@@ -25,6 +25,27 @@ DATA = "data"
 # What a video name in a target may hold (the Snakemake wildcard constraint says the same).
 VIDEO_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mpg", ".mpeg")
+# Products with fixed names, per video and variant. Each is both a format string and the
+# Snakemake rule's output pattern (same wildcards).
+PRODUCTS = {
+    "mp4": f"{RESULTS}/{{video}}_{{variant}}.mp4",
+    "sbs": f"{RESULTS}/{{video}}_{{variant}}_sbs.mp4",
+    "gif": f"{RESULTS}/{{video}}_{{variant}}.gif",
+    "metrics": f"{RESULTS}/{{video}}_{{variant}}.metrics.json",
+    "flow_preview": f"{RESULTS}/{{video}}_{{variant}}_flow.mp4",
+    "segments_preview": f"{RESULTS}/{{video}}_{{variant}}_segments.mp4",
+}
+# One of the `chunks` parts of a stage computed in parallel jobs, merged into its artifact.
+PART = f"{RESULTS}/{{video}}/parts/{{stage}}-{{key}}-{{i}}of{{n}}.h5"
+FIGURES = f"{RESULTS}/figures"
+FIGURE = f"{FIGURES}/{{figure}}.png"
+# What `pvst plots` writes into FIGURES.
+PLOTS = {
+    "table": f"{FIGURES}/metrics.csv",
+    "markdown": f"{FIGURES}/metrics.md",
+    "ewarp": f"{FIGURES}/ewarp_vs_ssim.png",
+    "losses": f"{FIGURES}/loss_curves.png",
+}
 
 
 @dataclass(frozen=True)
@@ -115,6 +136,17 @@ class Artifact:
     @property
     def path(self) -> str:
         return artifact_path(self.video, self.stage, self.key)
+
+    @property
+    def parts(self) -> list[str]:
+        """The part files of a stage computed in `chunks` parallel jobs, in order."""
+        n = self.params["chunks"]
+        return [part_path(self.video, self.stage, self.key, i, n) for i in range(1, n + 1)]
+
+
+def part_path(video: str, stage: str, key: str, i: int | str, n: int | str) -> str:
+    """Path of part i of n of an artifact."""
+    return PART.format(video=video, stage=stage, key=key, i=i, n=n)
 
 
 def artifact_path(video: str, stage: str, key: str) -> str:
@@ -324,8 +356,12 @@ class Plan:
         inputs = {"frames": frames.path, **self._param_files("flow", params)}
         return Artifact("flow", video, key, params, inputs)
 
+    def product(self, kind: str, video: str, variant: str) -> str:
+        """The path of a fixed-name product (PRODUCTS) of a video and variant."""
+        return PRODUCTS[kind].format(video=video, variant=variant)
+
     def metrics_path(self, video: str, variant: str) -> str:
-        return f"{RESULTS}/{video}_{variant}.metrics.json"
+        return self.product("metrics", video, variant)
 
     def metrics_inputs(self, video: str, variant: str) -> dict[str, str]:
         """What the metrics of a result are computed from."""

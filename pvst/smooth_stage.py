@@ -38,28 +38,26 @@ def run(
     if laplacian_path:
         inputs["laplacian"] = str(laplacian_path)
     with contextlib.ExitStack() as opened:
+        styled = opened.enter_context(Frames(stylize_path, stage="stylize"))
+        frames = opened.enter_context(Frames(frames_path))
         laps = opened.enter_context(Laplacians(laplacian_path)) if laplacian_path else None
-        with (
-            Frames(stylize_path, stage="stylize") as styled,
-            Frames(frames_path) as frames,
-            store.create(out, STAGE, params, key, inputs=inputs) as f,
-        ):
-            n, (w, h) = len(styled), styled.size
-            cuts = set(styled.cuts)
-            log.info("smoothing %d frames of %d×%d (%s)", n, w, h, params["method"])
-            ds = store.create_stack(f, "frames", (n, h, w, 3), np.uint8)
-            previous = None
-            for t in progress(range(n), n, "smooth", "frame"):
-                lap = laps[t] if params["method"] == "closed_form" else None
-                image = stylize.postprocess(
-                    styled[t], frames[t], params, lap, None if t in cuts else previous
-                )
-                ds[t] = previous = image
-            f.attrs.update(
-                fps=styled.fps,
-                count=n,
-                size=(w, h),
-                cuts=json.dumps(sorted(cuts)),
-                seconds=time.perf_counter() - started,
+        f = opened.enter_context(store.create(out, STAGE, params, key, inputs=inputs))
+        n, (w, h) = len(styled), styled.size
+        cuts = set(styled.cuts)
+        log.info("smoothing %d frames of %d×%d (%s)", n, w, h, params["method"])
+        ds = store.create_stack(f, "frames", (n, h, w, 3), np.uint8)
+        previous = None
+        for t in progress(range(n), n, "smooth", "frame"):
+            lap = laps[t] if params["method"] == "closed_form" else None
+            image = stylize.postprocess(
+                styled[t], frames[t], params, lap, None if t in cuts else previous
             )
+            ds[t] = previous = image
+        f.attrs.update(
+            fps=styled.fps,
+            count=n,
+            size=(w, h),
+            cuts=json.dumps(sorted(cuts)),
+            seconds=time.perf_counter() - started,
+        )
     log.info("wrote %s", out)

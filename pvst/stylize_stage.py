@@ -408,11 +408,13 @@ def _part_records(opened) -> object:
             )
 
 
-class Stylized(store.Artifact):
-    """Read access to a stylize artifact's per-frame records."""
+class Stylized(Frames):
+    """Read access to a stylize artifact: its frames and the optimisation's per-frame records.
 
-    def __init__(self, path: str | Path) -> None:
-        super().__init__(path, STAGE)
+    `stage=None` opens any artifact holding frames; only a stylize artifact has records."""
+
+    def __init__(self, path: str | Path, stage: str | None = STAGE) -> None:
+        super().__init__(path, stage)
 
     @property
     def has_records(self) -> bool:
@@ -437,3 +439,15 @@ class Stylized(store.Artifact):
 
     def terms(self) -> list[dict]:
         return json.loads(self._f.attrs["terms"])
+
+    def effort(self) -> dict:
+        """The optimisation's time and evaluations per frame, when it recorded them."""
+        if not self.has_records:
+            return super().effort()
+        seconds = self.seconds
+        return {
+            "seconds_per_frame": float(seconds.mean()),
+            "evaluations_per_frame": float(self.evaluations.mean()),
+            "seconds_total": float(seconds.sum()),
+            "frames_redone_after_nan": int(self.retried.sum()),
+        }

@@ -3,7 +3,7 @@ import shutil
 
 import pytest
 
-from pvst import cli, config
+from pvst import cli, commands, config
 from pvst.errors import PvstError
 from pvst.frames import Frames
 from pvst.plan import Plan, key_from_files
@@ -51,6 +51,56 @@ def test_missing_user_clip_says_where_to_put_it(tmp_path):
         plan.video_file("surf")
     with pytest.raises(PvstError, match=r"data/nope\.mp4"):
         plan.video_file("nope")
+
+
+def _option(args: list[str], name: str) -> list[str]:
+    """The values given to an option (every occurrence, or all words up to the next option)."""
+    if name == "--in":
+        return [args[i + 1] for i, a in enumerate(args) if a == name]
+    start = args.index(name) + 1
+    end = next((i for i in range(start, len(args)) if args[i].startswith("--")), len(args))
+    return args[start:end]
+
+
+def test_one_command_per_job_for_the_rules_and_dvc(tmp_path):
+    (tmp_path / "g.pth").write_bytes(b"")
+    plan = make_plan(
+        tmp_path, {"stylize": {"lambda": 0, "chunks": 2}, "cyclegan": {"checkpoint": "g.pth"}}
+    )
+    art = plan.artifact("stylize", "bikes")
+    # a part: the stage's own inputs only (no Laplacian at λ = 0, no weights file), its part path
+    part = commands.stage(art, part=(2, 2)).args
+    assert part[0] == "stylize" and _option(part, "--part") == ["2/2"]
+    assert sorted(i.split("=")[0] for i in _option(part, "--in")) == [
+        "flow",
+        "frames",
+        "segment",
+        "style",
+    ]
+    assert json.loads(_option(part, "--params")[0]) == art.params
+    assert _option(part, "--out") == [f"results/bikes/parts/stylize-{art.key}-2of2.h5"]
+    # the merge reads the parts it names
+    merge = commands.stage(art, merge=True)
+    assert _option(merge.args, "--merge") == art.parts
+    assert set(art.parts) <= set(merge.inputs.values()) and merge.outputs == [art.path]
+    # dvc.yaml's command reads its parameters from the file, the rest is the same
+    select = commands.Selection("config/config.yaml", "bikes", "stylized")
+    assert commands.stage(art, select).args == [
+        "stylize",
+        "--config",
+        "config/config.yaml",
+        "--video",
+        "bikes",
+        "--variant",
+        "stylized",
+        "--out",
+        art.path,
+    ]
+    # products: the side-by-side shows the style photo, except for the CycleGAN baseline
+    sbs = commands.assemble(plan, "bikes", "stylized", "sbs")
+    assert sbs.outputs == ["results/bikes_stylized_sbs.mp4"]
+    assert _option(sbs.args, "--style") == [plan.style_file("bikes")]
+    assert "--style" not in commands.assemble(plan, "bikes", "cyclegan", "sbs", select).args
 
 
 @pytest.fixture

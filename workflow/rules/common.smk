@@ -1,17 +1,16 @@
 # Shared wiring: the validated configuration, the plan, and small helpers for the rules.
-import json
 import re
-import shlex
 import sys
 
 from snakemake.exceptions import WorkflowError
 
+from pvst import commands as pvst_commands
 from pvst import config as pvst_config
 from pvst import dvc as pvst_dvc
+from pvst import plan as pvst_plan
 from pvst import samples as pvst_samples
 from pvst import store as pvst_store
 from pvst.errors import PvstError
-from pvst.plan import VIDEO_NAME as PVST_VIDEO_NAME
 from pvst.plan import Plan
 
 
@@ -45,7 +44,7 @@ PVST = f'"{sys.executable}" -m pvst'
 
 
 wildcard_constraints:
-    video=PVST_VIDEO_NAME.pattern,
+    video=pvst_plan.VIDEO_NAME.pattern,
     variant="|".join(re.escape(v) for v in PLAN.variants()),
     key=pvst_store.KEY_PATTERN,
 
@@ -55,51 +54,40 @@ def planned(stage, wc):
     return explained(PLAN.find, stage, wc.video, wc.key)
 
 
-def artifact_of(stage):
-    """Input function: the path of `stage`'s artifact for the {video} and {variant} wildcards."""
+def stage_job(stage, how="whole"):
+    """The job making results/{video}/{stage}-{key}.h5: whole, one part ({i} of {n}), or the
+    merge of its parts."""
+
+    def make(wc):
+        art = planned(stage, wc)
+        if how == "part":
+            return pvst_commands.stage(art, part=(int(wc.i), int(wc.n)))
+        return pvst_commands.stage(art, merge=how == "merge")
+
+    return make
+
+
+def product_job(make, *args):
+    """The job making a fixed-name product of the {video} and {variant} wildcards."""
+    return lambda wc: make(PLAN, wc.video, wc.variant, *args)
+
+
+def job_inputs(make):
+    """Input function: the files a job reads (role -> path)."""
+    return lambda wc: explained(make, wc).inputs
+
+
+def job_shell(make):
+    """Params function: a job's `pvst` arguments, quoted for the shell."""
+    return lambda wc: explained(make, wc).shell()
+
+
+def job_stamp(make):
+    """Input function: the stamp of a fixed-name product (see pvst.store.stamp), rewritten
+    only when what the product is made from changes."""
 
     def inner(wc):
-        return explained(PLAN.artifact, stage, wc.video, wc.variant).path
+        job = explained(make, wc)
+        return pvst_store.stamp(f"results/.stamps/{job.stamp}.json", job.made_from)
 
     return inner
-
-
-def inputs_of(stage):
-    """Input function: the input files of the artifact named by {video} and {key}."""
-    return lambda wc: planned(stage, wc).inputs
-
-
-def params_of(stage):
-    """Params function: the stage's parameters as JSON, for `pvst STAGE --params`."""
-    return lambda wc: json.dumps(planned(stage, wc).params, sort_keys=True)
-
-
-def parts_of(stage):
-    """Input function: the part files of a stage computed in `chunks` parallel jobs."""
-
-    def inner(wc):
-        n = planned(stage, wc).params["chunks"]
-        return [f"results/{wc.video}/parts/{stage}-{wc.key}-{i}of{n}.h5" for i in range(1, n + 1)]
-
-    return inner
-
-
-def section_json(section):
-    """Params function: a section for the {video} and {variant} wildcards, as JSON."""
-    return lambda wc: json.dumps(
-        pvst_config.section(CFG, section, wc.video, wc.variant), sort_keys=True
-    )
-
-
-def style_of(wc):
-    return explained(PLAN.style_file, wc.video, wc.variant)
-
-
-def stamp(name, *what):
-    """An input for outputs whose names do not hash their parameters (see pvst.store.stamp)."""
-    return pvst_store.stamp(f"results/.stamps/{name}.json", what)
-
-
-def in_args(inputs):
-    """--in ROLE=PATH arguments for a dict of inputs, quoted for the shell."""
-    return " ".join(f"--in {shlex.quote(f'{role}={path}')}" for role, path in inputs.items())

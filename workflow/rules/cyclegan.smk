@@ -4,11 +4,11 @@
 
 rule cyclegan:
     input:
-        unpack(inputs_of("cyclegan")),
+        unpack(job_inputs(stage_job("cyclegan"))),
     output:
-        "results/{video}/cyclegan-{key}.h5",
+        pvst_plan.artifact_path("{video}", "cyclegan", "{key}"),
     params:
-        p=params_of("cyclegan"),
+        cmd=job_shell(stage_job("cyclegan")),
     log:
         "results/logs/{video}/cyclegan-{key}.log",
     resources:
@@ -16,5 +16,4 @@ rule cyclegan:
         runtime=120,
         gpu=1,
     shell:
-        "{PVST} cyclegan --params {params.p:q} --in frames={input.frames:q}"
-        " --in checkpoint={input.checkpoint:q} --out {output:q} --log {log:q}"
+        "{PVST} {params.cmd} --log {log:q}"

@@ -2,35 +2,18 @@
 # input frames, by another estimator than the stylizer's) is made by the flow rules.
 
 
-def metrics_inputs(wc):
-    return explained(PLAN.metrics_inputs, wc.video, wc.variant)
-
-
-def metrics_stamp(wc):
-    return stamp(f"{wc.video}_{wc.variant}.metrics", metrics_inputs(wc), evaluate_params(wc))
-
-
-def evaluate_params(wc):
-    params = pvst_config.section(CFG, "evaluate", wc.video, wc.variant)
-    return json.dumps(params, sort_keys=True)
-
-
 rule evaluate:
     input:
-        unpack(metrics_inputs),
-        stamp=metrics_stamp,
+        unpack(job_inputs(product_job(pvst_commands.evaluate))),
+        stamp=job_stamp(product_job(pvst_commands.evaluate)),
     output:
-        "results/{video}_{variant}.metrics.json",
+        pvst_plan.PRODUCTS["metrics"],
     params:
-        p=evaluate_params,
-        inputs=lambda wc: in_args(metrics_inputs(wc)),
-        method=lambda wc: PLAN.eval_flow(wc.video, wc.variant).params["method"],
+        cmd=job_shell(product_job(pvst_commands.evaluate)),
     log:
         "results/logs/{video}_{variant}.evaluate.log",
     resources:
         mem_mb=4000,
         runtime=60,
     shell:
-        "{PVST} evaluate --params {params.p:q} {params.inputs} --flow-method {params.method}"
-        " --video {wildcards.video:q} --variant {wildcards.variant:q} --out {output:q}"
-        " --log {log:q}"
+        "{PVST} {params.cmd} --log {log:q}"

@@ -4,14 +4,14 @@
 
 rule flow_part:
     input:
-        unpack(inputs_of("flow")),
+        unpack(job_inputs(stage_job("flow", "part"))),
     output:
-        temp("results/{video}/parts/flow-{key}-{i}of{n}.h5"),
+        temp(pvst_plan.part_path("{video}", "flow", "{key}", "{i}", "{n}")),
     wildcard_constraints:
         i=r"\d+",
         n=r"\d+",
     params:
-        p=params_of("flow"),
+        cmd=job_shell(stage_job("flow", "part")),
     threads: 1
     log:
         "results/logs/{video}/flow-{key}-{i}of{n}.log",
@@ -19,35 +19,33 @@ rule flow_part:
         mem_mb=1500,
         runtime=120,
     shell:
-        "{PVST} flow --params {params.p:q} --in frames={input.frames:q}"
-        " --part {wildcards.i}/{wildcards.n} --threads {threads} --out {output:q} --log {log:q}"
+        "{PVST} {params.cmd} --threads {threads} --log {log:q}"
 
 
 rule flow:
     input:
-        unpack(inputs_of("flow")),
-        parts=parts_of("flow"),
+        unpack(job_inputs(stage_job("flow", "merge"))),
     output:
-        "results/{video}/flow-{key}.h5",
+        pvst_plan.artifact_path("{video}", "flow", "{key}"),
     params:
-        p=params_of("flow"),
+        cmd=job_shell(stage_job("flow", "merge")),
     log:
         "results/logs/{video}/flow-{key}.log",
     resources:
         mem_mb=1500,
         runtime=60,
     shell:
-        "{PVST} flow --params {params.p:q} --in frames={input.frames:q}"
-        " --merge {input.parts:q} --out {output:q} --log {log:q}"
+        "{PVST} {params.cmd} --log {log:q}"
 
 
 rule flow_preview:
     input:
-        flow=artifact_of("flow"),
-        frames=artifact_of("frames"),
+        unpack(job_inputs(product_job(pvst_commands.flow_preview))),
     output:
-        "results/{video}_{variant}_flow.mp4",
+        pvst_plan.PRODUCTS["flow_preview"],
+    params:
+        cmd=job_shell(product_job(pvst_commands.flow_preview)),
     log:
         "results/logs/{video}_{variant}.flow_preview.log",
     shell:
-        "{PVST} flow-preview {input.flow:q} --frames {input.frames:q} -o {output:q} --log {log:q}"
+        "{PVST} {params.cmd} --log {log:q}"

@@ -3,16 +3,15 @@
 
 rule frames:
     input:
-        unpack(inputs_of("frames")),
+        unpack(job_inputs(stage_job("frames"))),
     output:
-        "results/{video}/frames-{key}.h5",
+        pvst_plan.artifact_path("{video}", "frames", "{key}"),
     params:
-        p=params_of("frames"),
+        cmd=job_shell(stage_job("frames")),
     log:
         "results/logs/{video}/frames-{key}.log",
     resources:
         mem_mb=2000,
         runtime=30,
     shell:
-        "{PVST} frames --params {params.p:q} --in video={input.video:q} --out {output:q}"
-        " --log {log:q}"
+        "{PVST} {params.cmd} --log {log:q}"

@@ -4,14 +4,14 @@
 
 rule laplacian_part:
     input:
-        unpack(inputs_of("laplacian")),
+        unpack(job_inputs(stage_job("laplacian", "part"))),
     output:
-        temp("results/{video}/parts/laplacian-{key}-{i}of{n}.h5"),
+        temp(pvst_plan.part_path("{video}", "laplacian", "{key}", "{i}", "{n}")),
     wildcard_constraints:
         i=r"\d+",
         n=r"\d+",
     params:
-        p=params_of("laplacian"),
+        cmd=job_shell(stage_job("laplacian", "part")),
     threads: 1
     log:
         "results/logs/{video}/laplacian-{key}-{i}of{n}.log",
@@ -19,23 +19,20 @@ rule laplacian_part:
         mem_mb=3000,
         runtime=120,
     shell:
-        "{PVST} laplacian --params {params.p:q} --in frames={input.frames:q}"
-        " --part {wildcards.i}/{wildcards.n} --threads {threads} --out {output:q} --log {log:q}"
+        "{PVST} {params.cmd} --threads {threads} --log {log:q}"
 
 
 rule laplacian:
     input:
-        unpack(inputs_of("laplacian")),
-        parts=parts_of("laplacian"),
+        unpack(job_inputs(stage_job("laplacian", "merge"))),
     output:
-        "results/{video}/laplacian-{key}.h5",
+        pvst_plan.artifact_path("{video}", "laplacian", "{key}"),
     params:
-        p=params_of("laplacian"),
+        cmd=job_shell(stage_job("laplacian", "merge")),
     log:
         "results/logs/{video}/laplacian-{key}.log",
     resources:
         mem_mb=1000,
         runtime=60,
     shell:
-        "{PVST} laplacian --params {params.p:q} --in frames={input.frames:q}"
-        " --merge {input.parts:q} --out {output:q} --log {log:q}"
+        "{PVST} {params.cmd} --log {log:q}"

@@ -6,7 +6,9 @@ rule sample:
         "data/{sample}",
     wildcard_constraints:
         sample="|".join(re.escape(n) for n in pvst_samples.SAMPLES),
+    params:
+        cmd=lambda wc: pvst_commands.samples([wc.sample]).shell(),
     log:
         "results/logs/samples/{sample}.log",
     shell:
-        "{PVST} samples {wildcards.sample:q} --force --log {log:q}"
+        "{PVST} {params.cmd} --log {log:q}"

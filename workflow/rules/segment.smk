@@ -3,11 +3,11 @@
 
 rule segment:
     input:
-        unpack(inputs_of("segment")),
+        unpack(job_inputs(stage_job("segment"))),
     output:
-        "results/{video}/segment-{key}.h5",
+        pvst_plan.artifact_path("{video}", "segment", "{key}"),
     params:
-        p=params_of("segment"),
+        cmd=job_shell(stage_job("segment")),
     threads: 2
     log:
         "results/logs/{video}/segment-{key}.log",
@@ -15,19 +15,17 @@ rule segment:
         mem_mb=4000,
         runtime=120,
     shell:
-        "{PVST} segment --params {params.p:q} --in frames={input.frames:q}"
-        " --in flow={input.flow:q} --in style={input.style:q} --out {output:q} --log {log:q}"
+        "{PVST} {params.cmd} --log {log:q}"
 
 
 rule segment_preview:
     input:
-        segments=artifact_of("segment"),
-        frames=artifact_of("frames"),
-        style=style_of,
+        unpack(job_inputs(product_job(pvst_commands.segments_preview))),
     output:
-        "results/{video}_{variant}_segments.mp4",
+        pvst_plan.PRODUCTS["segments_preview"],
+    params:
+        cmd=job_shell(product_job(pvst_commands.segments_preview)),
     log:
         "results/logs/{video}_{variant}.segment_preview.log",
     shell:
-        "{PVST} segment-preview {input.segments:q} --frames {input.frames:q}"
-        " --style {input.style:q} -o {output:q} --log {log:q}"
+        "{PVST} {params.cmd} --log {log:q}"

@@ -4,16 +4,15 @@
 
 rule smooth:
     input:
-        unpack(inputs_of("smooth")),
+        unpack(job_inputs(stage_job("smooth"))),
     output:
-        "results/{video}/smooth-{key}.h5",
+        pvst_plan.artifact_path("{video}", "smooth", "{key}"),
     params:
-        p=params_of("smooth"),
-        inputs=lambda wc: in_args(planned("smooth", wc).inputs),
+        cmd=job_shell(stage_job("smooth")),
     log:
         "results/logs/{video}/smooth-{key}.log",
     resources:
         mem_mb=3000,
         runtime=60,
     shell:
-        "{PVST} smooth --params {params.p:q} {params.inputs} --out {output:q} --log {log:q}"
+        "{PVST} {params.cmd} --log {log:q}"

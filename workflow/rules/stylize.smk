@@ -3,26 +3,16 @@
 # results/{video}/stylize-{key}.h5. An interrupted part resumes from its last finished frame.
 
 
-def stylize_inputs(wc):
-    return planned("stylize", wc).inputs
-
-
-def stylize_in_args(wc):
-    roles = ("frames", "flow", "laplacian", "segment", "style")
-    return in_args({r: p for r, p in stylize_inputs(wc).items() if r in roles})
-
-
 rule stylize_part:
     input:
-        unpack(stylize_inputs),
+        unpack(job_inputs(stage_job("stylize", "part"))),
     output:
-        temp("results/{video}/parts/stylize-{key}-{i}of{n}.h5"),
+        temp(pvst_plan.part_path("{video}", "stylize", "{key}", "{i}", "{n}")),
     wildcard_constraints:
         i=r"\d+",
         n=r"\d+",
     params:
-        p=params_of("stylize"),
-        inputs=stylize_in_args,
+        cmd=job_shell(stage_job("stylize", "part")),
     threads: 2
     log:
         "results/logs/{video}/stylize-{key}-{i}of{n}.log",
@@ -31,24 +21,20 @@ rule stylize_part:
         runtime=720,
         gpu=1,
     shell:
-        "{PVST} stylize --params {params.p:q} {params.inputs} --part {wildcards.i}/{wildcards.n}"
-        " --threads {threads} --out {output:q} --log {log:q}"
+        "{PVST} {params.cmd} --threads {threads} --log {log:q}"
 
 
 rule stylize:
     input:
-        unpack(stylize_inputs),
-        parts=parts_of("stylize"),
+        unpack(job_inputs(stage_job("stylize", "merge"))),
     output:
-        "results/{video}/stylize-{key}.h5",
+        pvst_plan.artifact_path("{video}", "stylize", "{key}"),
     params:
-        p=params_of("stylize"),
-        inputs=stylize_in_args,
+        cmd=job_shell(stage_job("stylize", "merge")),
     log:
         "results/logs/{video}/stylize-{key}.log",
     resources:
         mem_mb=2000,
         runtime=30,
     shell:
-        "{PVST} stylize --params {params.p:q} {params.inputs} --merge {input.parts:q}"
-        " --out {output:q} --log {log:q}"
+        "{PVST} {params.cmd} --log {log:q}"
