@@ -45,15 +45,7 @@ def extract(video_file: str | Path, out: str | Path, params: dict, key: str = ""
         f", at most {limit}" if limit else "",
     )
     with store.create(out, STAGE, params, key, inputs={"video": str(video_file)}) as f:
-        ds = f.create_dataset(
-            "frames",
-            shape=(0, h, w, 3),
-            maxshape=(None, h, w, 3),
-            dtype=np.uint8,
-            chunks=(1, h, w, 3),
-            compression="gzip",
-            compression_opts=1,
-        )
+        ds = store.create_stack(f, "frames", (0, h, w, 3), np.uint8, growing=True)
         n = 0
         frames = media.read_frames(video_file, (w, h), start=start, count=limit, step=step)
         for frame in progress(frames, expected, "frames", "frame"):

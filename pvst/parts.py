@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import h5py
-
 from pvst import store
 from pvst.errors import ArtifactError
 
@@ -17,7 +15,7 @@ def part_range(n: int, part: int, parts: int) -> tuple[int, int]:
 
 def open_parts(
     paths: list[str | Path], stage: str, params: dict, n: int, out: str | Path
-) -> list[h5py.File]:
+) -> list[store.File]:
     """Open part artifacts sorted by first frame; they must cover frames 0..n−1 exactly."""
     opened = [store.open_artifact(p, stage, params=params) for p in paths]
     opened.sort(key=lambda f: (int(f.attrs["t0"]), int(f.attrs["t1"])))

@@ -99,6 +99,10 @@ def stamp(path: str | Path, what: object) -> str:
     return str(path)
 
 
+# An open artifact file, as store.create yields it and open_artifact returns it.
+File = h5py.File
+
+
 @contextlib.contextmanager
 def create(
     path: str | Path,
@@ -268,9 +272,17 @@ def write_array(
 
 
 def create_stack(
-    group: h5py.Group, name: str, shape: tuple[int, ...], dtype: Any, level: int = 1
+    group: h5py.Group,
+    name: str,
+    shape: tuple[int, ...],
+    dtype: Any,
+    level: int = 1,
+    growing: bool = False,
 ) -> h5py.Dataset:
-    """An empty N×… dataset chunked one item per chunk, filled item by item."""
+    """An empty N×… dataset chunked one item per chunk, filled item by item; `growing`: N
+    starts at shape[0] and the writer resizes it as items come (their count unknown)."""
+    if shape[0] == 0 and not growing:  # nothing to chunk
+        return group.create_dataset(name, shape=shape, dtype=dtype)
     return group.create_dataset(
         name,
         shape=shape,
@@ -279,4 +291,5 @@ def create_stack(
         compression="gzip",
         compression_opts=level,
         shuffle=np.dtype(dtype).itemsize > 1,
+        **({"maxshape": (None, *shape[1:])} if growing else {}),
     )

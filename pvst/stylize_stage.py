@@ -351,10 +351,7 @@ def _write(
     w, h = attrs["size"]
     losses, offsets, seconds, retried, terms = [], [0], [], [], []
     with store.create(out, stage, record, key, inputs=inputs) as f:
-        if count:
-            ds = store.create_stack(f, "frames", (count, h, w, 3), np.uint8)
-        else:  # a part with no shot
-            ds = f.create_dataset("frames", shape=(0, h, w, 3), dtype=np.uint8)
+        ds = store.create_stack(f, "frames", (count, h, w, 3), np.uint8)  # 0: a part, no shot
         for i, (frame, hist, secs, redone, term) in enumerate(records):
             ds[i] = frame
             losses.append(hist)
