@@ -1,6 +1,7 @@
 # pvst: photo-realistic video style transfer. See README.md.
 #   snakemake --cores 8 results/surf_stylized.mp4
-# Every rule calls the `pvst` command; paths and parameters come from pvst.plan.
+# Every rule calls the `pvst` command; commands, paths and parameters come from
+# pvst.pipeline (plan, commands).
 from snakemake.utils import min_version
 
 min_version("9.0")

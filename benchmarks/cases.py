@@ -10,7 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from pvst import media, samples
+from pvst import media
+from pvst.pipeline import samples
 
 Setup = Callable[[int, str], tuple[Callable[[], object], dict]]
 
@@ -177,12 +178,13 @@ def _frame_problem(content: np.ndarray, style: np.ndarray, params: dict, device:
     regions), the Laplacian, and two temporal terms (j = 1, 2) from a shifted copy."""
     import torch
 
-    from pvst import config, matting, segment_stage, stylize
+    from pvst import matting, regions, stylize
+    from pvst.pipeline import config
     from pvst.vgg import load_vgg19
 
     dev = torch.device(device)
     seg = config.defaults("segmentation")
-    regions = segment_stage.segment_image(content, style, seg)
+    regions = regions.segment_image(content, style, seg)
     vgg = load_vgg19(device=dev)
     layers = [k for k, v in params["style_layers"].items() if v > 0]
     targets = stylize.style_targets(vgg, style, regions.style_masks(), layers, dev)
@@ -225,7 +227,8 @@ def vgg_bare(size: int, device: str):
     unit="one L-BFGS step of the full objective (3 regions, 2 temporal terms, λ term)",
 )
 def stylize_iteration(size: int, device: str):
-    from pvst import config, optim
+    from pvst import optim
+    from pvst.pipeline import config
 
     params = config.defaults("stylize")
     obj, x, _ = _frame_problem(*_square_pair(size), params, device)
@@ -239,7 +242,8 @@ def _preset_frame(variant: str, first: bool):
     def setup(size: int, device: str):
         from pathlib import Path
 
-        from pvst import config, stylize
+        from pvst import stylize
+        from pvst.pipeline import config
 
         cfg = config.load(Path(__file__).resolve().parents[1] / "config" / "config.yaml")
         params = config.section(cfg, "stylize", "bikes", variant)

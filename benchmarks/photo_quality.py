@@ -31,7 +31,8 @@ import torch
 import yaml
 from PIL import Image
 
-from pvst import config, matting, metrics, segmentation, stylize
+from pvst import matting, metrics, segmentation, stylize
+from pvst.pipeline import config
 from pvst.vgg import load_vgg19
 
 MEASURES = ("edge_ssim", "gram_distance", "colour_distance", "photorealism")

@@ -16,9 +16,10 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from pvst import __version__, config, logs, samples, store
+from pvst import __version__, logs
 from pvst.errors import ConfigError, PvstError
-from pvst.plan import STAGES, Plan, key_from_files
+from pvst.pipeline import config, samples, store
+from pvst.pipeline.plan import STAGES, Plan, key_from_files
 
 log = logging.getLogger("pvst")
 DEFAULT_CONFIG = "config/config.yaml"
@@ -210,7 +211,7 @@ def cmd_samples(args) -> None:
 @subcommand("frames", "decode a clip into a frames artifact at working size")
 @arguments(add_job_arguments)
 def cmd_frames(args) -> None:
-    from pvst import frames
+    from pvst.stages import frames
 
     job = resolve_job(args, "frames")
     frames.extract(job.inputs["video"], job.out, job.result, job.key)
@@ -258,7 +259,7 @@ def _run_parted(args, stage: str, module) -> None:
 @arguments(add_job_arguments, add_part_arguments)
 @arg("--threads", type=int, help="OpenCV threads (default: OpenCV's choice)")
 def cmd_flow(args) -> None:
-    from pvst import flow_stage
+    from pvst.stages import flow as flow_stage
 
     _run_parted(args, "flow", flow_stage)
 
@@ -267,7 +268,7 @@ def cmd_flow(args) -> None:
 @arguments(add_job_arguments, add_part_arguments)
 @arg("--threads", type=int, help="OpenCV threads (default: OpenCV's choice)")
 def cmd_laplacian(args) -> None:
-    from pvst import laplacian_stage
+    from pvst.stages import laplacian as laplacian_stage
 
     _run_parted(args, "laplacian", laplacian_stage)
 
@@ -275,7 +276,7 @@ def cmd_laplacian(args) -> None:
 @subcommand("segment", "matched region labels for the frames and the style photo")
 @arguments(add_job_arguments)
 def cmd_segment(args) -> None:
-    from pvst import segment_stage
+    from pvst.stages import segment as segment_stage
 
     job = resolve_job(args, "segment")
     segment_stage.run(
@@ -296,8 +297,8 @@ def cmd_segment(args) -> None:
 @arg("-o", "--out", required=True, help="output .mp4 or .png")
 @arg("--frame", type=int, default=0, help="frame index for a .png")
 def cmd_segment_preview(args) -> None:
-    from pvst import segment_stage
-    from pvst.frames import Frames
+    from pvst.stages import segment as segment_stage
+    from pvst.stages.frames import Frames
 
     with Frames(args.frames) as frames, segment_stage.Segmentation(args.segments) as seg:
         style = segment_stage.style_at_working_size(args.style, frames.size)
@@ -308,7 +309,7 @@ def cmd_segment_preview(args) -> None:
 @subcommand("smooth", "smooth the stylized frames (stylize.postprocess)")
 @arguments(add_job_arguments)
 def cmd_smooth(args) -> None:
-    from pvst import smooth_stage
+    from pvst.stages import smooth as smooth_stage
 
     job = resolve_job(args, "smooth")
     smooth_stage.run(
@@ -327,7 +328,7 @@ def cmd_smooth(args) -> None:
 def cmd_stylize(args) -> None:
     import torch
 
-    from pvst import stylize_stage
+    from pvst.stages import stylize as stylize_stage
 
     job = resolve_job(args, "stylize")
     threads = args.threads or job.params.get("threads")
@@ -443,10 +444,10 @@ def cmd_image(args) -> None:
 @subcommand("cyclegan", "translate every frame with a CycleGAN generator")
 @arguments(add_job_arguments)
 def cmd_cyclegan(args) -> None:
-    from pvst import cyclegan
+    from pvst.stages import cyclegan as cyclegan_stage
 
     job = resolve_job(args, "cyclegan")
-    cyclegan.run(job.inputs["frames"], job.inputs["checkpoint"], job.out, job.params, job.key)
+    cyclegan_stage.run(job.inputs["frames"], job.inputs["checkpoint"], job.out, job.params, job.key)
 
 
 @subcommand("cyclegan-train", "train a CycleGAN between two image domains (resumes from OUT)")
@@ -456,7 +457,7 @@ def cmd_cyclegan(args) -> None:
 @arg("--config", help=f"take cyclegan_train from here (default {DEFAULT_CONFIG}, if present)")
 @arguments(_training_options)
 def cmd_cyclegan_train(args) -> None:
-    from pvst import cyclegan_train
+    from pvst.stages import cyclegan_train
 
     # the configuration's cyclegan_train section (when there is a configuration), then options
     path = Path(args.config or DEFAULT_CONFIG)
@@ -479,7 +480,7 @@ def cmd_cyclegan_train(args) -> None:
 @arguments(add_job_arguments)
 @arg("--flow-method", help="the estimator the flow input was made with")
 def cmd_evaluate(args) -> None:
-    from pvst import evaluate
+    from pvst.stages import evaluate
 
     about = {"video": args.video or "", "variant": args.variant}
     if args.params is not None:
@@ -515,7 +516,7 @@ def cmd_evaluate(args) -> None:
 @arg("--spec", help="resolved rows as JSON (as the Snakemake rule passes them)")
 @arg("-o", "--out", required=True, help="output .png")
 def cmd_figure(args) -> None:
-    from pvst import figures
+    from pvst.stages import figures
 
     if args.spec:
         spec = json.loads(args.spec)
@@ -539,7 +540,7 @@ def cmd_figure(args) -> None:
 )
 @arg("--out-dir", required=True, help="where the table and plots go")
 def cmd_plots(args) -> None:
-    from pvst import evaluate, figures
+    from pvst.stages import evaluate, figures
 
     out = Path(args.out_dir)
     if args.metrics:
@@ -567,7 +568,7 @@ def write_preview(rows, args, fps: float, source: str) -> None:
 @arg("-o", "--out", default="dvc.yaml")
 @arg("--check", action="store_true", help="fail if the file is out of date")
 def cmd_dvc_yaml(args) -> None:
-    from pvst import dvc
+    from pvst.pipeline import dvc
 
     cfg_path = args.config or DEFAULT_CONFIG
     text = dvc.generate(cfg_path)
@@ -580,7 +581,7 @@ def cmd_dvc_yaml(args) -> None:
             )
         log.info("%s is up to date with %s", out, cfg_path)
         return
-    from pvst.store import atomic_path
+    from pvst.atomic import atomic_path
 
     with atomic_path(out) as tmp:
         tmp.write_text(text)
@@ -594,8 +595,8 @@ def cmd_dvc_yaml(args) -> None:
 @arg("--j", type=int, default=1, help="pair distance to show (default 1)")
 @arg("--frame", type=int, default=1, help="frame index for a .png")
 def cmd_flow_preview(args) -> None:
-    from pvst import flow_stage
-    from pvst.frames import Frames
+    from pvst.stages import flow as flow_stage
+    from pvst.stages.frames import Frames
 
     with Frames(args.frames) as frames, flow_stage.FlowSet(args.flow) as flows:
         write_preview(flow_stage.preview_rows(frames, flows, args.j), args, frames.fps, args.flow)
@@ -612,7 +613,7 @@ def cmd_flow_preview(args) -> None:
 @arg("--video", help="take the assemble section of this video")
 @arg("--variant", default=config.DEFAULT_VARIANT)
 def cmd_assemble(args) -> None:
-    from pvst import assemble
+    from pvst.stages import assemble
 
     if args.params is not None:
         params = _validated_section("assemble", args.params)
@@ -634,7 +635,7 @@ def cmd_assemble(args) -> None:
 @subcommand("info", "print how artifacts were made (stage, parameters, inputs, shapes)")
 @arg("artifacts", nargs="+")
 def cmd_info(args) -> None:
-    from pvst import store
+    from pvst.pipeline import store
 
     for path in args.artifacts:
         print(json.dumps(store.describe(path), indent=2, default=str))

@@ -1,5 +1,5 @@
 """CycleGAN (Zhu et al.) networks compatible with the public pytorch-CycleGAN-and-pix2pix
-checkpoints, loading them, and the frame-by-frame translation stage.
+checkpoints, loading them, and translating frames.
 
 The generator is their `ResnetGenerator` (9 residual blocks, ngf 64, instance norm without
 affine parameters or running statistics, reflection padding, no dropout; inputs in [−1, 1],
@@ -17,13 +17,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from pvst import media, store
 from pvst.errors import PvstError
-from pvst.frames import Frames
-from pvst.logs import progress
 
 log = logging.getLogger(__name__)
-STAGE = "cyclegan"
 
 
 def _norm(channels: int) -> nn.Module:
@@ -172,43 +168,3 @@ def translate(net: ResnetGenerator, frames: np.ndarray, batch: int = 4) -> np.nd
         for i in range(0, len(frames), batch):
             out.append(from_model(net(to_model(frames[i : i + batch], device))))
     return np.concatenate(out)
-
-
-def run(
-    frames_path: str | Path, checkpoint: str | Path, out: str | Path, params: dict, key: str = ""
-) -> None:
-    """The stage: every frame through the generator, at the working size rounded to a
-    multiple of 4."""
-    import time
-
-    from pvst.device import pick_device
-
-    started = time.perf_counter()
-    device = pick_device(params["device"])
-    net = load_generator(checkpoint, device)
-    with Frames(frames_path) as frames:
-        n, size = len(frames), frames.size
-        w, h = multiple_of(size, params["multiple"])
-        log.info("translating %d frames at %d×%d with %s on %s", n, w, h, checkpoint, device)
-        with store.create(
-            out,
-            STAGE,
-            params,
-            key,
-            inputs={"frames": str(frames_path), "checkpoint": str(checkpoint)},
-        ) as f:
-            ds = store.create_stack(f, "frames", (n, h, w, 3), np.uint8)
-            batch = params["batch"]
-            for i in progress(range(0, n, batch), -(-n // batch), "cyclegan", "batch"):
-                chunk = np.stack(
-                    [media.resize_image(frames[t], (w, h)) for t in range(i, min(n, i + batch))]
-                )
-                ds[i : i + len(chunk)] = translate(net, chunk, batch)
-            f.attrs.update(
-                fps=frames.fps,
-                count=n,
-                size=(w, h),
-                device=str(device),
-                seconds=time.perf_counter() - started,
-            )
-    log.info("wrote %s", out)

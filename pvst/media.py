@@ -19,8 +19,8 @@ import ffmpeg
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from pvst.atomic import atomic_path
 from pvst.errors import MediaError
-from pvst.store import atomic_path
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pvst import media, samples
+from pvst import media
+from pvst.pipeline import samples
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -163,9 +163,9 @@ def test_images_read_as_they_look(tmp_path, caplog):
 
 
 def test_clip_names_that_no_target_can_carry(tmp_path, tiny_clip):
-    from pvst import config
     from pvst.errors import PvstError
-    from pvst.plan import Plan
+    from pvst.pipeline import config
+    from pvst.pipeline.plan import Plan
 
     (tmp_path / "data").mkdir()
     for name in ("my clip.mp4", "café.mp4", "dup.mp4", "dup.mkv", "fine.mp4"):
@@ -182,8 +182,8 @@ def test_clip_names_that_no_target_can_carry(tmp_path, tiny_clip):
 
 
 def test_keyframe_masks_past_the_clip_end(tmp_path):
-    from pvst import segment_stage
     from pvst.errors import PvstError
+    from pvst.stages import segment as segment_stage
 
     Image.fromarray(np.full((28, 64, 3), (0, 0, 255), np.uint8)).save(tmp_path / "000999.png")
     with pytest.raises(PvstError, match=r"000999.png.*past the clip's end \(it has 12 frames"):
@@ -191,7 +191,7 @@ def test_keyframe_masks_past_the_clip_end(tmp_path):
 
 
 def test_raft_without_weights_is_found_before_any_job():
-    from pvst import config
+    from pvst.pipeline import config
 
     cfg = config.validate({"variants": {"sharp": {"flow": {"method": "raft"}}}})
     problems = config.missing_weights(cfg)
@@ -204,7 +204,7 @@ def test_raft_without_weights_is_found_before_any_job():
 
 
 def test_exponent_numbers_in_yaml(tmp_path):
-    from pvst import config
+    from pvst.pipeline import config
 
     (tmp_path / "c.yaml").write_text("stylize: {lambda: 1e4, beta: 2E+2, tv: 1e-3}\n")
     cfg = config.load(tmp_path / "c.yaml")

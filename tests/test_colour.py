@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from pvst import colour, config, media, metrics, samples, stylize
+from pvst import colour, media, metrics, stylize
+from pvst.pipeline import config, samples
 
 
 def _photo(name: str, size: tuple[int, int]) -> np.ndarray:

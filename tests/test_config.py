@@ -1,8 +1,8 @@
 import pytest
 
-from pvst import config
 from pvst.errors import ConfigError
-from pvst.plan import Plan
+from pvst.pipeline import config
+from pvst.pipeline.plan import Plan
 from tests.conftest import REPO
 
 

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from pvst import config, matting, media, samples, stylize
+from pvst import matting, media, stylize
+from pvst.pipeline import config, samples
 
 pytestmark = [
     pytest.mark.cuda,

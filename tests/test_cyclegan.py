@@ -5,9 +5,12 @@ import pytest
 import torch
 from PIL import Image
 
-from pvst import cyclegan, cyclegan_train, media, samples
+from pvst import cyclegan, media
 from pvst.errors import PvstError
-from pvst.frames import Frames, save
+from pvst.pipeline import samples
+from pvst.stages import cyclegan as cyclegan_stage
+from pvst.stages import cyclegan_train
+from pvst.stages.frames import Frames, save
 
 
 def public_generator_layout() -> dict[str, tuple[int, ...]]:
@@ -100,7 +103,7 @@ def test_stage_translates_every_frame_at_a_multiple_of_4(tmp_path, tiny_clip, ra
     frames = np.stack(list(media.read_frames(tiny_clip, (66, 30))))[:5]
     save(tmp_path / "frames.h5", frames, fps=25)
     params = {"checkpoint": str(path), "batch": 2, "multiple": 4, "device": "cpu"}
-    cyclegan.run(tmp_path / "frames.h5", path, tmp_path / "cg.h5", params)
+    cyclegan_stage.run(tmp_path / "frames.h5", path, tmp_path / "cg.h5", params)
     with Frames(tmp_path / "cg.h5", stage="cyclegan") as out:
         assert len(out) == 5 and out.size == (64, 32) and out.fps == 25
         assert out[0].dtype == np.uint8

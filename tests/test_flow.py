@@ -6,9 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from pvst import config, flow, flow_stage, media, samples
+from pvst import flow, media
 from pvst.errors import ArtifactError, PvstError
-from pvst.frames import save
+from pvst.pipeline import config, samples
+from pvst.stages import flow as flow_stage
+from pvst.stages.frames import save
 from pvst.warp import warp_numpy, warp_torch
 
 PARAMS = config.defaults("flow")
@@ -225,7 +227,7 @@ def test_one_frame_and_gaps_are_clear_errors(tmp_path, photo):
 def test_flow_preview_rows(tmp_path, tiny_clip):
     frames = np.stack(list(media.read_frames(tiny_clip, (128, 54))))[:4]
     out, _ = run_stage(tmp_path, frames, parts=1)
-    from pvst.frames import Frames
+    from pvst.stages.frames import Frames
 
     with Frames(tmp_path / "frames.h5") as fr, flow_stage.FlowSet(out) as fs:
         rows = list(flow_stage.preview_rows(fr, fs))
@@ -236,7 +238,7 @@ def test_flow_preview_rows(tmp_path, tiny_clip):
 
 
 def test_opencv_flow_does_not_import_torch():
-    code = "import sys, pvst.flow, pvst.flow_stage, pvst.cli; print('torch' in sys.modules)"
+    code = "import sys, pvst.flow, pvst.stages.flow, pvst.cli; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 

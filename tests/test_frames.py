@@ -1,9 +1,11 @@
 import numpy as np
 import pytest
 
-from pvst import assemble, frames, media, samples, store
+from pvst import media
 from pvst.errors import MediaError
-from pvst.frames import Frames
+from pvst.pipeline import samples, store
+from pvst.stages import assemble, frames
+from pvst.stages.frames import Frames
 from tests.conftest import ffmpeg
 
 PARAMS = {"size": 96, "upscale": False, "start": 0, "max_frames": None, "step": 1}

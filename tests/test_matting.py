@@ -4,9 +4,11 @@ import scipy.sparse.linalg as spla
 import torch
 from pymatting import cf_laplacian
 
-from pvst import laplacian_stage, matting, media, samples
+from pvst import matting, media
 from pvst.errors import PvstError
-from pvst.frames import save
+from pvst.pipeline import samples
+from pvst.stages import laplacian as laplacian_stage
+from pvst.stages.frames import save
 
 
 @pytest.fixture(scope="module")

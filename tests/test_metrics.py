@@ -4,8 +4,11 @@ import numpy as np
 import pytest
 import torch
 
-from pvst import config, evaluate, flow_stage, matting, media, metrics, samples
-from pvst.frames import save
+from pvst import matting, media, metrics
+from pvst.pipeline import config, samples
+from pvst.stages import evaluate
+from pvst.stages import flow as flow_stage
+from pvst.stages.frames import save
 from pvst.vgg import load_vgg19
 
 FLOW = {**config.defaults("flow"), "method": "dis", "long_term": [1], "blur_sigma": 0.0}

@@ -3,10 +3,11 @@ import shutil
 
 import pytest
 
-from pvst import cli, commands, config
+from pvst import cli
 from pvst.errors import PvstError
-from pvst.frames import Frames
-from pvst.plan import Plan, key_from_files
+from pvst.pipeline import commands, config
+from pvst.pipeline.plan import Plan, key_from_files
+from pvst.stages.frames import Frames
 from tests.conftest import write_config
 
 
@@ -164,7 +165,8 @@ def test_cli_missing_video_is_one_clear_line(project, capsys):
 
 def test_samples_are_real_media(tmp_path):
     assert cli.main(["samples", "--data", str(tmp_path)]) == 0
-    from pvst import media, samples
+    from pvst import media
+    from pvst.pipeline import samples
 
     for name in samples.SAMPLES:
         path = tmp_path / name

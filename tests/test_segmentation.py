@@ -5,10 +5,14 @@ import pytest
 import torch
 from PIL import Image
 
-from pvst import config, flow_stage, media, samples, segment_stage, segmentation
+from pvst import media, segmentation
 from pvst.errors import PvstError
-from pvst.frames import save
+from pvst.pipeline import config, samples
+from pvst.regions import masks, segment_image
 from pvst.segmentation import COLOUR_NAMES
+from pvst.stages import flow as flow_stage
+from pvst.stages import segment as segment_stage
+from pvst.stages.frames import save
 
 SEG = {**config.defaults("segmentation"), "method": "auto"}
 
@@ -171,7 +175,7 @@ def test_auto_regions_match_what_things_are_not_their_colour(photo):
     image = media.resize_image(media.read_image(samples.source(photo)), (128, 128))
     cast = np.clip(image[..., ::-1] * np.array([0.5, 0.7, 1.2]) + [0, 10, 30], 0, 255)
     keep_all = {**SEG, "auto": {**SEG["auto"], "match": {"area_ratio": 0, "margin": -2}}}
-    regions = segment_stage.segment_image(cast.astype(np.uint8), image, keep_all)
+    regions = segment_image(cast.astype(np.uint8), image, keep_all)
     assert len(np.unique(regions.labels)) == SEG["auto"]["regions"]
     assert np.mean(regions.labels == regions.style_labels) > 0.9  # measured 0.965 and 0.976
 
@@ -262,7 +266,7 @@ def test_masks_method_with_fallback_and_none(clip, tmp_path, rocket_file, caplog
     with segment_stage.Segmentation(out) as seg:
         assert red not in np.unique(seg.labels(10))
         assert seg.fallbacks == {red: blue}
-        m = segment_stage.masks(seg.labels(0), seg.used_labels())
+        m = masks(seg.labels(0), seg.used_labels())
         assert m.shape == (2, 54, 128) and np.allclose(m.sum(0), 1)
     dropped = tmp_path / "drop.h5"
     segment_stage.run(
@@ -347,8 +351,8 @@ def test_regions_without_a_counterpart_take_the_whole_photo(rocket, caplog):
     )
     style = media.resize_image(rocket, (214, 134))
     params = {**SEG, "auto": {**SEG["auto"], "regions": 3}}
-    with caplog.at_level(logging.INFO, logger="pvst.segment_stage"):
-        regions = segment_stage.segment_image(content, style, params)
+    with caplog.at_level(logging.INFO, logger="pvst.regions"):
+        regions = segment_image(content, style, params)
     assert "similarity" in caplog.text  # every match is reported
     assert regions.whole is not None and regions.names[regions.whole] == segmentation.WHOLE
     road = regions.labels[80:]
@@ -358,4 +362,4 @@ def test_regions_without_a_counterpart_take_the_whole_photo(rocket, caplog):
     assert regions.style_masks()[k].min() == 1.0  # its style side is the whole photo
     assert regions.masks()[k][80:].mean() > 0.9
     strict = {**params, "auto": {**params["auto"], "match": {"area_ratio": 0, "margin": -2}}}
-    assert segment_stage.segment_image(content, style, strict).whole is None
+    assert segment_image(content, style, strict).whole is None

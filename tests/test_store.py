@@ -8,8 +8,9 @@ import h5py
 import numpy as np
 import pytest
 
-from pvst import store
+from pvst import atomic
 from pvst.errors import ArtifactError
+from pvst.pipeline import store
 
 
 def test_artifact_round_trip_with_provenance(tmp_path):
@@ -66,7 +67,7 @@ def test_incomplete_file_is_refused(tmp_path):
 
 KILLED_WRITER = """
 import sys, time, numpy as np
-from pvst import store
+from pvst.pipeline import store
 with store.create(sys.argv[1], "frames", {"n": 1}) as f:
     ds = store.create_stack(f, "frames", (1000, 64, 64, 3), np.uint8)
     for i in range(1000):
@@ -105,10 +106,10 @@ def test_key_depends_on_stage_params_and_inputs():
 
 def test_stale_temp_of_a_live_writer_is_kept(tmp_path):
     path = tmp_path / "y.h5"
-    live = path.with_name(f".y.h5{store.TMP_MARK}{os.getpid()}-1")
+    live = path.with_name(f".y.h5{atomic.TMP_MARK}{os.getpid()}-1")
     live.write_text("in progress")
     time.sleep(0.01)
-    with store.atomic_path(path) as tmp:
+    with atomic.atomic_path(path) as tmp:
         tmp.write_text("done")
     assert live.exists() and path.read_text() == "done"
 

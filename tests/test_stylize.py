@@ -4,23 +4,16 @@ import numpy as np
 import pytest
 import torch
 
-from pvst import (
-    cli,
-    config,
-    flow_stage,
-    laplacian_stage,
-    losses,
-    media,
-    optim,
-    samples,
-    segment_stage,
-    stylize,
-    stylize_stage,
-)
+from pvst import cli, losses, media, optim, stylize
 from pvst.device import pick_device
 from pvst.errors import ArtifactError, PvstError
-from pvst.frames import Frames, save
-from pvst.parts import shot_range
+from pvst.pipeline import config, samples
+from pvst.stages import flow as flow_stage
+from pvst.stages import laplacian as laplacian_stage
+from pvst.stages import segment as segment_stage
+from pvst.stages import stylize as stylize_stage
+from pvst.stages.frames import Frames, save
+from pvst.stages.parts import shot_range
 
 STYLIZE = config.defaults("stylize")
 

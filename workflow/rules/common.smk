@@ -4,14 +4,14 @@ import sys
 
 from snakemake.exceptions import WorkflowError
 
-from pvst import commands as pvst_commands
-from pvst import config as pvst_config
-from pvst import dvc as pvst_dvc
-from pvst import plan as pvst_plan
-from pvst import samples as pvst_samples
-from pvst import store as pvst_store
+from pvst.pipeline import commands as pvst_commands
+from pvst.pipeline import config as pvst_config
+from pvst.pipeline import dvc as pvst_dvc
+from pvst.pipeline import plan as pvst_plan
+from pvst.pipeline import samples as pvst_samples
+from pvst.pipeline import store as pvst_store
 from pvst.errors import PvstError
-from pvst.plan import Plan
+from pvst.pipeline.plan import Plan
 
 
 def explained(fn, *args, **kwargs):
@@ -83,7 +83,7 @@ def job_shell(make):
 
 
 def job_stamp(make):
-    """Input function: the stamp of a fixed-name product (see pvst.store.stamp), rewritten
+    """Input function: the stamp of a fixed-name product (see pvst.pipeline.store.stamp), rewritten
     only when what the product is made from changes."""
 
     def inner(wc):

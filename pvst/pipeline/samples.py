@@ -10,8 +10,8 @@ import importlib.util
 import shutil
 from pathlib import Path
 
+from pvst.atomic import atomic_path
 from pvst.errors import PvstError
-from pvst.store import atomic_path
 
 # data/<name> -> (package, path inside the package, what it shows)
 SAMPLES: dict[str, tuple[str, str, str]] = {

@@ -21,14 +21,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pvst import colour, matting, segment_stage, segmentation, store, stylize
+from pvst import colour, matting, regions, segmentation, stylize
+from pvst.atomic import atomic_path
 from pvst.device import pick_device
-from pvst.flow_stage import FlowSet
-from pvst.frames import Frames
-from pvst.laplacian_stage import Laplacians
 from pvst.logs import progress
-from pvst.parts import open_parts, shot_range
-from pvst.segment_stage import Segmentation
+from pvst.pipeline import store
+from pvst.stages import segment as segment_stage
+from pvst.stages.flow import FlowSet
+from pvst.stages.frames import Frames
+from pvst.stages.laplacian import Laplacians
+from pvst.stages.parts import open_parts, shot_range
+from pvst.stages.segment import Segmentation
 from pvst.warp import warp_torch
 
 log = logging.getLogger(__name__)
@@ -67,7 +70,7 @@ class Checkpoints:
         return self._path(p, t).is_file()
 
     def save(self, p: int, t: int, result: stylize.FrameResult) -> None:
-        with store.atomic_path(self._path(p, t)) as tmp, open(tmp, "wb") as f:
+        with atomic_path(self._path(p, t)) as tmp, open(tmp, "wb") as f:
             np.savez(
                 f,
                 x=result.x[0].cpu().numpy().astype(np.float32),
@@ -234,7 +237,7 @@ def run(
                     params,
                     stylize.content_target(content, coloured, params),
                     targets,
-                    segment_stage.masks(seg.labels(t), used),
+                    regions.masks(seg.labels(t), used),
                     temporal,
                     lap,
                 )

@@ -18,7 +18,7 @@ from jsonschema import Draft202012Validator
 
 from pvst.errors import ConfigError
 
-SCHEMA_PATH = Path(__file__).parent / "schemas" / "config.schema.yaml"
+SCHEMA_PATH = Path(__file__).parent.parent / "schemas" / "config.schema.yaml"
 DEFAULT_VARIANT = "stylized"
 # results/{video}_cyclegan.mp4: the CycleGAN baseline, a variant with no overrides of its own
 CYCLEGAN_VARIANT = "cyclegan"

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
-from pvst import media, segmentation, store
-from pvst.frames import Frames
+from pvst import media, segmentation
+from pvst.atomic import atomic_path
+from pvst.stages.frames import Frames
 
 log = logging.getLogger(__name__)
 MARGIN = 120  # width of the row labels
@@ -79,7 +80,7 @@ def figure(rows: list[dict], frames: list[int], title: str, out: str | Path) -> 
                 n_frames = n_frames or len(fr)
                 cells = [fr[_index(t, len(fr))] for t in frames]
         elif kind == "segments":
-            from pvst.segment_stage import Segmentation
+            from pvst.stages.segment import Segmentation
 
             with Segmentation(row["path"]) as seg, Frames(row["frames"]) as fr:
                 colours = segmentation.label_colours(seg.names)
@@ -116,7 +117,7 @@ def _plt():
 def loss_curves(entries: list[tuple[str, str]], out: str | Path) -> None:
     """Loss against objective evaluations, for the first frame and a later frame of each
     stylized variant (entries: label, stylize artifact)."""
-    from pvst.stylize_stage import Stylized
+    from pvst.stages.stylize import Stylized
 
     plt = _plt()
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
@@ -158,7 +159,7 @@ def ewarp_vs_ssim(metric_files: list[str | Path], out: str | Path) -> None:
 
 def _save(fig, out: str | Path) -> None:
     out = Path(out)
-    with store.atomic_path(out) as tmp:
+    with atomic_path(out) as tmp:
         fig.savefig(tmp, format="png", dpi=110)
     _plt().close(fig)
     log.info("wrote %s", out)

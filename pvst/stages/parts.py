@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pvst import store
 from pvst.errors import ArtifactError
+from pvst.pipeline import store
 
 
 def part_range(n: int, part: int, parts: int) -> tuple[int, int]:

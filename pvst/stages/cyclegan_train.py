@@ -20,10 +20,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from pvst import config, media, store
+from pvst import media
+from pvst.atomic import atomic_path
 from pvst.cyclegan import NLayerDiscriminator, ResnetGenerator, from_model, to_model
 from pvst.errors import PvstError
 from pvst.logs import progress
+from pvst.pipeline import config
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +70,7 @@ class Images:
                 )
             self.items = [media.read_image(p) for p in files]
         elif source.suffix == ".h5":
-            from pvst.frames import Frames
+            from pvst.stages.frames import Frames
 
             with Frames(source, stage=None) as frames:
                 self.items = [frames[t] for t in range(len(frames))]
@@ -141,7 +143,7 @@ class Trainer:
             (self.out / "latest_net_G_A.pth", self.G_A.state_dict()),
             (self.out / "latest_net_G_B.pth", self.G_B.state_dict()),
         ):
-            with store.atomic_path(path) as tmp:
+            with atomic_path(path) as tmp:
                 torch.save(obj, tmp)
 
     def load(self) -> bool:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -21,9 +20,8 @@ import h5py
 import numpy as np
 
 from pvst import __version__
+from pvst.atomic import atomic_path
 from pvst.errors import ArtifactError
-
-TMP_MARK = ".tmp-"
 
 
 def canonical(obj: Any) -> str:
@@ -41,47 +39,6 @@ def params_key(
     """Short hash naming an artifact by its stage, its parameters and its inputs' keys."""
     text = canonical({"stage": stage, "v": version, "params": params, "inputs": list(input_keys)})
     return hashlib.sha256(text.encode()).hexdigest()[:KEY_LENGTH]
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _remove_stale_temps(path: Path) -> None:
-    """Delete temporary files of earlier writers of `path` that are no longer running."""
-    for tmp in path.parent.glob(f".{path.name}{TMP_MARK}*"):
-        try:
-            pid = int(tmp.name.rsplit(TMP_MARK, 1)[1].split("-")[0])
-        except ValueError:
-            continue
-        if not _pid_alive(pid):
-            tmp.unlink(missing_ok=True)
-
-
-def temp_path(path: str | Path) -> Path:
-    """A temporary sibling of `path` that names the writing process."""
-    path = Path(path)
-    return path.with_name(f".{path.name}{TMP_MARK}{os.getpid()}-{time.monotonic_ns()}")
-
-
-@contextlib.contextmanager
-def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path to write; rename it to `path` on success, delete it on error."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _remove_stale_temps(path)
-    tmp = temp_path(path)
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def stamp(path: str | Path, what: object) -> str:

@@ -10,10 +10,12 @@ from pathlib import Path
 
 import numpy as np
 
-from pvst import matting, media, metrics, segment_stage, segmentation, store
+from pvst import matting, media, metrics, segmentation
+from pvst.atomic import atomic_path
 from pvst.errors import ArtifactError
-from pvst.flow_stage import FlowSet
-from pvst.frames import Frames
+from pvst.stages import segment as segment_stage
+from pvst.stages.flow import FlowSet
+from pvst.stages.frames import Frames
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +28,7 @@ def _sample(n: int, k: int) -> list[int]:
 def _time(result_path: str | Path) -> dict:
     """Effort recorded by the stage that made the frames (the optimisation's, for stylized
     results)."""
-    from pvst.stylize_stage import Stylized
+    from pvst.stages.stylize import Stylized
 
     with Stylized(result_path, stage=None) as result:
         attrs = result.attrs
@@ -141,7 +143,7 @@ def evaluate(
         },
         "time": _time(stylize_path or result_path),
     }
-    with store.atomic_path(out) as tmp:
+    with atomic_path(out) as tmp:
         Path(tmp).write_text(json.dumps(result, indent=2, ensure_ascii=False))
     log.info(
         "wrote %s: E_warp %.5f (input %.5f), edge SSIM %.3f, Gram %.3f, colour %.3f (input "
@@ -181,7 +183,7 @@ def table(metric_files: list[str | Path], csv_out: str | Path, md_out: str | Pat
     writer.writerow([c for c, _ in COLUMNS])
     for m in rows:
         writer.writerow([get(m) for _, get in COLUMNS])
-    with store.atomic_path(csv_out) as tmp:
+    with atomic_path(csv_out) as tmp:
         Path(tmp).write_text(buf.getvalue())
 
     def fmt(v) -> str:
@@ -198,5 +200,5 @@ def table(metric_files: list[str | Path], csv_out: str | Path, md_out: str | Pat
             "",
         ]
         lines += [f"- **{name}**: {text}" for name, text in metrics.UNITS.items()]
-    with store.atomic_path(md_out) as tmp:
+    with atomic_path(md_out) as tmp:
         Path(tmp).write_text("\n".join(lines) + "\n")

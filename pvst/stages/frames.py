@@ -9,9 +9,10 @@ from pathlib import Path
 
 import numpy as np
 
-from pvst import media, store
+from pvst import media
 from pvst.errors import ArtifactError, MediaError
 from pvst.logs import progress
+from pvst.pipeline import store
 
 log = logging.getLogger(__name__)
 STAGE = "frames"

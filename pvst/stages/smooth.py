@@ -11,11 +11,12 @@ from pathlib import Path
 
 import numpy as np
 
-from pvst import store, stylize
+from pvst import stylize
 from pvst.errors import PvstError
-from pvst.frames import Frames
-from pvst.laplacian_stage import Laplacians
 from pvst.logs import progress
+from pvst.pipeline import store
+from pvst.stages.frames import Frames
+from pvst.stages.laplacian import Laplacians
 
 log = logging.getLogger(__name__)
 STAGE = "smooth"

@@ -10,8 +10,8 @@ import numpy as np
 
 from pvst import media
 from pvst.errors import ArtifactError
-from pvst.frames import Frames
 from pvst.logs import progress
+from pvst.stages.frames import Frames
 
 log = logging.getLogger(__name__)
 

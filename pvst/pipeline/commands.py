@@ -15,8 +15,8 @@ import json
 import shlex
 from dataclasses import dataclass, field
 
-from pvst import config as cfgmod
-from pvst.plan import FIGURE, FIGURES, PLOTS, STAGES, Artifact, Plan, part_path
+from pvst.pipeline import config as cfgmod
+from pvst.pipeline.plan import FIGURE, FIGURES, PLOTS, STAGES, Artifact, Plan, part_path
 
 
 @dataclass(frozen=True)

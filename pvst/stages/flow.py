@@ -20,11 +20,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from pvst import flow, store
+from pvst import flow
 from pvst.errors import ArtifactError
-from pvst.frames import Frames
 from pvst.logs import progress
-from pvst.parts import open_parts, part_range
+from pvst.pipeline import store
+from pvst.stages.frames import Frames
+from pvst.stages.parts import open_parts, part_range
 
 log = logging.getLogger(__name__)
 STAGE = "flow"

@@ -13,10 +13,11 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from pvst import matting, store
-from pvst.frames import Frames
+from pvst import matting
 from pvst.logs import progress
-from pvst.parts import open_parts, part_range
+from pvst.pipeline import store
+from pvst.stages.frames import Frames
+from pvst.stages.parts import open_parts, part_range
 
 log = logging.getLogger(__name__)
 STAGE = "laplacian"

@@ -14,10 +14,10 @@ import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pvst import config as cfgmod
-from pvst import samples
 from pvst.errors import PvstError
-from pvst.store import params_key
+from pvst.pipeline import config as cfgmod
+from pvst.pipeline import samples
+from pvst.pipeline.store import params_key
 
 RESULTS = "results"
 EVAL_FLOW_ORDER = ("dis", "farneback", "deepflow", "tvl1")
@@ -468,7 +468,7 @@ def key_from_files(stage: str, params: dict, inputs: dict[str, str]) -> str:
     Upstream artifacts contribute the key they carry, plain files their path; the result equals
     Plan.artifact(...).key when the files are the ones the plan names.
     """
-    from pvst.store import input_key
+    from pvst.pipeline.store import input_key
 
     tokens = []
     for role in STAGES[stage].roles(params):
