@@ -28,13 +28,13 @@ DEFAULT_CONFIG = "config/config.yaml"
 class Job:
     """What a stage subcommand runs: its parameters, input files, output path and key.
 
-    `params` is the whole section (execution settings included); `result` the part of it that
+    `params` is the whole section (execution settings included); `keyed` the part of it that
     determines the artifact, which is what the artifact records.
     """
 
     def __init__(self, stage: str, params: dict, inputs: dict[str, str], out: str) -> None:
         self.stage, self.params, self.inputs, self.out = stage, params, inputs, out
-        self.result = STAGES[stage].result_params(params)
+        self.keyed = STAGES[stage].keyed(params)
         self.key = key_from_files(stage, params, inputs)
         m = re.fullmatch(rf"{stage}-({store.KEY_PATTERN})(?:-[\w-]+)?\.h5", Path(out).name)
         if m and m.group(1) != self.key:
@@ -214,7 +214,7 @@ def cmd_frames(args) -> None:
     from pvst.stages import frames
 
     job = resolve_job(args, "frames")
-    frames.extract(job.inputs["video"], job.out, job.result, job.key)
+    frames.extract(job.inputs["video"], job.out, job.keyed, job.key)
 
 
 def _set_threads(n: int | None) -> None:
@@ -238,18 +238,18 @@ def _run_parted(args, stage: str, module) -> None:
     frames_path = job.inputs["frames"]
     if args.part:
         part, parts = args.part
-        module.compute_part(frames_path, job.out, job.result, part, parts, job.key)
+        module.compute_part(frames_path, job.out, job.keyed, part, parts, job.key)
         return
     if args.merge:
-        module.merge(frames_path, args.merge, job.out, job.result, job.key)
+        module.merge(frames_path, args.merge, job.out, job.keyed, job.key)
         return
     parts = job.params.get("chunks", 1)
     out = Path(job.out)
     tmp_parts = [out.with_name(f".{out.stem}-{i + 1}of{parts}.part.h5") for i in range(parts)]
     try:
         for i, p in enumerate(tmp_parts):
-            module.compute_part(frames_path, p, job.result, i, parts, job.key)
-        module.merge(frames_path, tmp_parts, job.out, job.result, job.key)
+            module.compute_part(frames_path, p, job.keyed, i, parts, job.key)
+        module.merge(frames_path, tmp_parts, job.out, job.keyed, job.key)
     finally:
         for p in tmp_parts:
             p.unlink(missing_ok=True)
@@ -286,7 +286,7 @@ def cmd_segment(args) -> None:
         job.out,
         job.params,
         job.key,
-        job.result,
+        job.keyed,
     )
 
 
@@ -317,7 +317,7 @@ def cmd_smooth(args) -> None:
         job.inputs["frames"],
         job.inputs.get("laplacian"),
         job.out,
-        job.result,
+        job.keyed,
         job.key,
     )
 
@@ -336,7 +336,7 @@ def cmd_stylize(args) -> None:
         torch.set_num_threads(threads)
     if args.merge:
         inputs = {r: str(job.inputs.get(r, "")) for r in stylize_stage.INPUTS}
-        stylize_stage.merge(args.merge, job.out, job.result, job.key, inputs)
+        stylize_stage.merge(args.merge, job.out, job.keyed, job.key, inputs)
         return
     summary = stylize_stage.run(
         job.inputs["frames"],
@@ -347,7 +347,7 @@ def cmd_stylize(args) -> None:
         job.out,
         job.params,
         job.key,
-        job.result,
+        job.keyed,
         part=args.part,
     )
     log.info(

@@ -30,7 +30,7 @@ Objective = Callable[[torch.Tensor], torch.Tensor]
 
 
 @dataclass
-class Result:
+class Outcome:
     x: torch.Tensor
     losses: list[float]  # one per evaluation of the objective
     evaluations: int
@@ -186,7 +186,7 @@ def minimise(
     tol: float = 1e-4,
     check_every: int = 20,
     what: str = "frame",
-) -> Result:
+) -> Outcome:
     """Minimise `objective` from `x0` with at most `evaluations` objective evaluations;
     a long run logs its progress every REPORT_EVERY seconds."""
     start = reported = time.perf_counter()
@@ -237,7 +237,7 @@ def minimise(
     if not (bool(torch.isfinite(x).all()) and _finite(float(opt.loss))):
         finite = False
     losses = buffer[:used].tolist()
-    return Result(
+    return Outcome(
         x=x,
         losses=losses,
         evaluations=used,

@@ -156,7 +156,7 @@ class Objective:
 
 
 @dataclass
-class FrameResult:
+class StylizedFrame:
     image: np.ndarray  # uint8 H×W×3
     x: torch.Tensor  # the optimised tensor (0..255, unclipped)
     losses: list[float]
@@ -168,13 +168,13 @@ class FrameResult:
 
 def optimise(
     objective: Objective, x0: torch.Tensor, budget: int, params: dict, what: str = "frame"
-) -> FrameResult:
+) -> StylizedFrame:
     """Minimise one frame's objective (two stages if asked), redoing it with a safer setting
     if NaN or Inf appears; raises if even that fails."""
     start = time.perf_counter()
     opt = params["optimizer"]
 
-    def run(x_init: torch.Tensor, evals: int, method: str, lr: float) -> optim.Result:
+    def run(x_init: torch.Tensor, evals: int, method: str, lr: float) -> optim.Outcome:
         return optim.minimise(
             objective,
             x_init,
@@ -222,7 +222,7 @@ def optimise(
         objective.lam = own_lam
     with torch.no_grad():
         terms = {k: float(v) for k, v in objective.terms(x).items()}
-    return FrameResult(
+    return StylizedFrame(
         image=to_image(x),
         x=x,
         losses=history,
@@ -267,7 +267,7 @@ def stylize_image(
     seg_params: dict,
     content_mask=None,
     style_mask=None,
-) -> tuple[np.ndarray, FrameResult]:
+) -> tuple[np.ndarray, StylizedFrame]:
     """Image mode (the way DPST is used on photos): stylize one uint8 RGB image with one style
     photo. Returns (the post-processed image, the optimisation record)."""
     from pvst import regions
@@ -317,10 +317,10 @@ def stylize_image(
     return postprocess(result.image, content, params["postprocess"], lap), result
 
 
-def colour_only(coloured: np.ndarray, device: torch.device, seconds: float) -> FrameResult:
+def colour_only(coloured: np.ndarray, device: torch.device, seconds: float) -> StylizedFrame:
     """The record of a frame of the fast `colour` method: the transfer, no optimisation."""
     image = to_uint8(coloured)
-    return FrameResult(image, to_tensor(image, device), [], 0, seconds)
+    return StylizedFrame(image, to_tensor(image, device), [], 0, seconds)
 
 
 def content_target(content: np.ndarray, coloured: np.ndarray | None, params: dict) -> np.ndarray:

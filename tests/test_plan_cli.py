@@ -1,3 +1,4 @@
+import ast
 import json
 import shutil
 
@@ -8,7 +9,7 @@ from pvst.errors import PvstError
 from pvst.pipeline import commands, config
 from pvst.pipeline.plan import Plan, key_from_files
 from pvst.stages.frames import Frames
-from tests.conftest import write_config
+from tests.conftest import REPO, write_config
 
 
 def make_plan(tmp_path, raw: dict) -> Plan:
@@ -176,3 +177,22 @@ def test_samples_are_real_media(tmp_path):
         else:
             img = media.read_image(path)
             assert img.ndim == 3 and img.shape[2] == 3 and img.std() > 10
+
+
+def test_imports_run_one_way_science_never_reaches_up():
+    """The science (flat modules) imports no stage driver and no pipeline machinery; the
+    pipeline machinery imports no stage driver."""
+    layers = {"pvst": ("pvst.stages", "pvst.pipeline"), "pvst/pipeline": ("pvst.stages",)}
+    found = []
+    for folder, banned in layers.items():
+        for path in sorted((REPO / folder).glob("*.py")):
+            if path.name in ("cli.py", "__main__.py"):  # the drivers' entry point
+                continue
+            for node in ast.walk(ast.parse(path.read_text())):
+                names = []
+                if isinstance(node, ast.ImportFrom) and node.module:
+                    names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+                elif isinstance(node, ast.Import):
+                    names = [a.name for a in node.names]
+                found += [(path.name, n) for n in names if n.startswith(banned)]
+    assert found == []

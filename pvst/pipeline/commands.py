@@ -89,7 +89,7 @@ def assemble(
 ) -> Command:
     """Encode a result's frames: the video ("mp4"), a GIF ("gif"), or the side-by-side of
     input, result and style photo ("sbs"; no style photo for the CycleGAN baseline)."""
-    result = plan.result(video, variant).path
+    result = plan.final(video, variant).path
     out = plan.product(kind, video, variant)
     inputs = {"art": result}
     args = ["assemble", result, "-o", out]

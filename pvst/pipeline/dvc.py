@@ -81,7 +81,9 @@ class Builder:
         """How a `pvst` command reads its own configuration."""
         return commands.Selection(self.config_path, video, variant)
 
-    def result(self, video: str, variant: str) -> None:
+    def variant(self, video: str, variant: str) -> None:
+        """The stages of a variant's video: its artifacts, the flow its metrics use, its mp4,
+        side-by-side and metrics."""
         plan, select = self.plan, self.select(video, variant)
         for art in plan.needed(video, variant):
             self.add(
@@ -135,7 +137,7 @@ class Builder:
         plan = self.plan
         results = plan.figure_results()
         for video, variant in results:
-            self.result(video, variant)
+            self.variant(video, variant)
         for name in plan.config["figures"]:
             self.add(
                 f"figure-{name}", commands.figure(plan, name, self.config_path), [f"figures.{name}"]
@@ -147,7 +149,7 @@ class Builder:
 def stages(plan: Plan, raw: dict, config_path: str) -> dict[str, dict]:
     """The DVC stages: the default video's `stylized` result and all that `figures:` needs."""
     builder = Builder(plan, raw, config_path)
-    builder.result(plan.config["default_video"], cfgmod.DEFAULT_VARIANT)
+    builder.variant(plan.config["default_video"], cfgmod.DEFAULT_VARIANT)
     builder.figures()
     builder.samples()
     return builder.stages

@@ -71,8 +71,8 @@ class Stage:
         """The inputs this stage reads with these parameters, in key order."""
         return tuple(r for r in self.inputs if r not in self.optional or self.optional[r](params))
 
-    def result_params(self, params: dict) -> dict:
-        """The parameters that determine the stage's result."""
+    def keyed(self, params: dict) -> dict:
+        """The parameters that determine the artifact: what its key hashes and what it records."""
         out = {
             k: v for k, v in params.items() if k not in self.execution and k not in self.elsewhere
         }
@@ -162,7 +162,7 @@ def input_token(path: str) -> str:
 def stage_key(stage: str, params: dict, input_tokens: list[str]) -> str:
     """The key of a stage's artifact, given its parameters and its inputs' keys or tokens."""
     spec = STAGES[stage]
-    return params_key(stage, spec.result_params(params), input_tokens, spec.version)
+    return params_key(stage, spec.keyed(params), input_tokens, spec.version)
 
 
 class Plan:
@@ -300,7 +300,7 @@ class Plan:
 
     def _param_files(self, stage: str, params: dict) -> dict[str, str]:
         """Input files named by the stage's parameters (their paths are in the key already)."""
-        result = STAGES[stage].result_params(params)
+        result = STAGES[stage].keyed(params)
         out = {}
         for dotted in STAGES[stage].files:
             value = result
@@ -312,7 +312,7 @@ class Plan:
                 out[dotted.replace(".", "_")] = value
         return out
 
-    def result(self, video: str, variant: str = cfgmod.DEFAULT_VARIANT) -> Artifact:
+    def final(self, video: str, variant: str = cfgmod.DEFAULT_VARIANT) -> Artifact:
         """The artifact whose frames are a variant's video: stylized (and smoothed, unless
         stylize.postprocess.method is none), or translated by the CycleGAN."""
         if variant == cfgmod.CYCLEGAN_VARIANT:
@@ -332,7 +332,7 @@ class Plan:
             if art not in order:
                 order.append(art)
 
-        visit(self.result(video, variant))
+        visit(self.final(video, variant))
         return order
 
     # -- evaluation and figures ---------------------------------------------------------------
@@ -368,7 +368,7 @@ class Plan:
         base = cfgmod.DEFAULT_VARIANT if variant == cfgmod.CYCLEGAN_VARIANT else variant
         inputs = {
             "frames": self.artifact("frames", video, variant).path,
-            "result": self.result(video, variant).path,
+            "result": self.final(video, variant).path,
             "flow": self.eval_flow(video, variant).path,
             "style": self.style_file(video, base),
             "segment": self.artifact("segment", video, base).path,
@@ -431,7 +431,7 @@ class Plan:
                     {
                         "label": label or desc or row,
                         "kind": "frames",
-                        "path": self.result(video, row).path,
+                        "path": self.final(video, row).path,
                         "variant": row,
                         "video": video,
                     }

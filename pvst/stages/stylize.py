@@ -16,6 +16,7 @@ import contextlib
 import json
 import logging
 import shutil
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -69,7 +70,7 @@ class Checkpoints:
     def has(self, p: int, t: int) -> bool:
         return self._path(p, t).is_file()
 
-    def save(self, p: int, t: int, result: stylize.FrameResult) -> None:
+    def save(self, p: int, t: int, result: stylize.StylizedFrame) -> None:
         with atomic_path(self._path(p, t)) as tmp, open(tmp, "wb") as f:
             np.savez(
                 f,
@@ -109,20 +110,11 @@ def run(
     `stop_after` (frames) exists for tests of resuming: the run stops as if killed after that
     many newly finished frames."""
     record = params if record is None else record
-    from pvst.vgg import load_vgg19
-
-    device = pick_device(params["device"])
-    if part and params["device"] == "auto" and device.type == "cuda":
-        # parts running side by side on a workstation spread over its GPUs (a cluster job
-        # sees only the one it was given)
-        device = torch.device("cuda", part[0] % torch.cuda.device_count())
+    device = _device(params["device"], part)
     torch.manual_seed(params["seed"])
-    optimising = params["method"] == "optimise"  # the fast colour method needs no network
-    style_layers = [k for k, v in params["style_layers"].items() if v > 0]
     passes = max(1, params["multipass"]["passes"])
     ckpt = Checkpoints(out, key, record)
     summary = {"frames": 0, "evaluations": 0, "seconds": 0.0, "retried": [], "resumed": 0}
-    newly = 0
     paths = (frames_path, flow_path, laplacian_path, segment_path, style_path)
     inputs = {role: str(path or "") for role, path in zip(INPUTS, paths, strict=True)}
     with (
@@ -149,19 +141,8 @@ def run(
             _write(out, PART, record, key, inputs, attrs, 0, [])
             ckpt.remove()
             return summary
-        vgg = load_vgg19(params["vgg"], params["pooling"], device) if optimising else None
         laps = opened.enter_context(Laplacians(laplacian_path)) if laplacian_path else None
-        stylize.check_memory(size[1], size[0], params, device, str(frames_path))
-        style = segment_stage.style_at_working_size(style_path, size)
-        if params["style_size"]:
-            style = segment_stage.style_at_working_size(style_path, (params["style_size"],) * 2)
-        used = seg.used_labels()
-        style_labels = segmentation.resize_labels(seg.style_labels, style.shape[:2])
-        targets = None
-        if optimising:
-            targets = stylize.style_targets(
-                vgg, style, seg.style_masks(style_labels, used), style_layers, device
-            )
+        clip = _Clip.prepare(frames, flows, seg, laps, style_path, params, device)
         log.info(
             "stylizing %s of %d×%d on %s: %d pass(es), labels %s, cuts at %s",
             f"{n} frames"
@@ -170,11 +151,111 @@ def run(
             *size,
             device,
             passes,
-            [seg.names[u] for u in used],
+            [seg.names[u] for u in clip.used],
             flows.cuts or "none",
         )
+        newly = 0
+        for p in range(passes):
+            forward = p % 2 == 0
+            order = span if forward else reversed(span)
+            for t in progress(order, len(span), f"stylize pass {p + 1}/{passes}", "frame"):
+                if ckpt.has(p, t):
+                    clip.xs[t] = torch.from_numpy(ckpt.load(p, t)["x"])[None].to(device)
+                    summary["resumed"] += 1
+                    continue
+                if stop_after is not None and newly >= stop_after:
+                    return summary
+                res = clip.stylize(t, p, forward)
+                ckpt.save(p, t, res)
+                clip.xs[t] = res.x
+                newly += 1
+                _count(summary, t, p, passes, res)
+            clip.previous_pass = list(clip.xs)
+        records = (_checkpointed(ckpt, passes, t) for t in span)
+        _write(out, STAGE if part is None else PART, record, key, inputs, attrs, len(span), records)
+    ckpt.remove()
+    return summary
+
+
+def _device(setting: str, part: tuple[int, int] | None) -> torch.device:
+    device = pick_device(setting)
+    if part and setting == "auto" and device.type == "cuda":
+        # parts running side by side on a workstation spread over its GPUs (a cluster job
+        # sees only the one it was given)
+        device = torch.device("cuda", part[0] % torch.cuda.device_count())
+    return device
+
+
+def _count(summary: dict, t: int, p: int, passes: int, res: stylize.StylizedFrame) -> None:
+    """Add a newly stylized frame to the run's summary (and log the optimisation's effort)."""
+    summary["frames"] += 1
+    summary["evaluations"] += res.evaluations
+    summary["seconds"] += res.seconds
+    if res.retried:
+        summary["retried"].append(t)
+    if res.losses:  # the colour method runs no optimisation
+        log.info(
+            "frame %d%s: %d evaluations, loss %.4g → %.4g, %.2f s%s",
+            t,
+            f" (pass {p + 1})" if passes > 1 else "",
+            res.evaluations,
+            res.losses[0],
+            res.losses[-1],
+            res.seconds,
+            ", retried with Adam" if res.retried else "",
+        )
+
+
+@dataclass
+class _Clip:
+    """What stylizing a clip's frames reads (inputs, network, style targets, colour maps) and
+    the frames stylized so far (`xs`, this pass; `previous_pass`)."""
+
+    frames: Frames
+    flows: FlowSet
+    seg: Segmentation
+    laps: Laplacians | None
+    params: dict
+    device: torch.device
+    vgg: object | None
+    targets: object | None
+    used: list[int]
+    maps: list | None
+    xs: list = field(default_factory=list)
+    previous_pass: list = field(default_factory=list)
+
+    @classmethod
+    def prepare(
+        cls,
+        frames: Frames,
+        flows: FlowSet,
+        seg: Segmentation,
+        laps: Laplacians | None,
+        style_path: str | Path,
+        params: dict,
+        device: torch.device,
+    ) -> _Clip:
+        """Load the network, the style photo's targets per region and the colour maps."""
+        from pvst.vgg import load_vgg19
+
+        optimising = params["method"] == "optimise"  # the fast colour method needs no network
+        vgg = load_vgg19(params["vgg"], params["pooling"], device) if optimising else None
+        size = frames.size
+        stylize.check_memory(size[1], size[0], params, device, str(frames.path))
+        style = segment_stage.style_at_working_size(style_path, size)
+        if params["style_size"]:
+            style = segment_stage.style_at_working_size(style_path, (params["style_size"],) * 2)
+        used = seg.used_labels()
+        style_labels = segmentation.resize_labels(seg.style_labels, style.shape[:2])
+        targets = None
+        if optimising:
+            style_layers = [k for k, v in params["style_layers"].items() if v > 0]
+            targets = stylize.style_targets(
+                vgg, style, seg.style_masks(style_labels, used), style_layers, device
+            )
         maps = None
         if params["method"] == "colour" or "colour" in params["init"].values():
+            n = len(frames)
             picks = np.unique(np.linspace(0, n - 1, min(n, params["colour"]["sample_frames"])))
             fitted = colour.fit_region_maps(
                 ((frames[int(t)], seg.labels(int(t))) for t in picks),
@@ -186,151 +267,107 @@ def run(
             )
             maps = [fitted[u] for u in used]
             log.info("colour maps fitted per region on %d frames", len(picks))
-        shot_starts = {0, *flows.cuts}
-        xs: list[torch.Tensor | None] = [None] * n
-        previous_pass: list[torch.Tensor | None] = [None] * n
-        for p in range(passes):
-            forward = p % 2 == 0
-            order = span if forward else reversed(span)
-            bar = progress(order, len(span), f"stylize pass {p + 1}/{passes}", "frame")
-            for t in bar:
-                if ckpt.has(p, t):
-                    xs[t] = torch.from_numpy(ckpt.load(p, t)["x"])[None].to(device)
-                    summary["resumed"] += 1
+        n = len(frames)
+        return cls(
+            frames,
+            flows,
+            seg,
+            laps,
+            params,
+            device,
+            vgg,
+            targets,
+            used,
+            maps,
+            [None] * n,
+            [None] * n,
+        )
+
+    def stylize(self, t: int, p: int, forward: bool) -> stylize.StylizedFrame:
+        """Frame t in pass p (forward or backward over the clip)."""
+        params = self.params
+        content = self.frames[t]
+        coloured = None
+        if self.maps is not None:
+            weights = colour.soft_weights(
+                self.seg.labels(t), self.used, params["colour"]["feather"]
+            )
+            coloured = colour.apply_maps(content, weights, self.maps)
+        if self.vgg is None:
+            return stylize.colour_only(coloured, self.device, 0.0)
+        temporal, init = self._temporal_and_init(t, p, forward, content, coloured)
+        lap = None
+        if self.laps and params["lambda"] > 0:
+            lap = matting.BandLaplacian(self.laps.bands(t), self.laps.radius, self.device)
+        objective = stylize.Objective(
+            self.vgg,
+            params,
+            stylize.content_target(content, coloured, params),
+            self.targets,
+            regions.masks(self.seg.labels(t), self.used),
+            temporal,
+            lap,
+        )
+        if p > 0:
+            budget = params["multipass"]["iterations"]
+        elif t in self.shot_starts:
+            budget = params["iterations"]["first"]
+        else:
+            budget = params["iterations"]["later"]
+        return stylize.optimise(objective, init, budget, params, what=f"frame {t}")
+
+    @property
+    def shot_starts(self) -> set[int]:
+        return {0, *self.flows.cuts}
+
+    def _temporal_and_init(
+        self, t: int, p: int, forward: bool, content: np.ndarray, coloured: np.ndarray | None
+    ) -> tuple[stylize.Temporal, torch.Tensor]:
+        """The temporal terms of frame t in pass p, and where its optimisation starts."""
+        params, device, xs = self.params, self.device, self.xs
+        first = params["init"]["first"]
+
+        def start(how: str) -> torch.Tensor:
+            return stylize.initial(content, how, coloured, params["seed"] + t, device)
+
+        temporal = stylize.Temporal()
+        neighbour = None  # (warped neighbour, its weight) used for the initialisation
+        if forward:
+            for j, flow, weight in self.flows.temporal_terms(t):
+                if xs[t - j] is None:
                     continue
-                if stop_after is not None and newly >= stop_after:
-                    return summary
-                content = frames[t]
-                coloured = None
-                if maps is not None:
-                    weights = colour.soft_weights(seg.labels(t), used, params["colour"]["feather"])
-                    coloured = colour.apply_maps(content, weights, maps)
-                if not optimising:
-                    res = stylize.colour_only(coloured, device, 0.0)
-                    ckpt.save(p, t, res)
-                    xs[t] = res.x
-                    newly += 1
-                    summary["frames"] += 1
-                    continue
-                temporal, init = _temporal_and_init(
-                    t,
-                    p,
-                    forward,
-                    content,
-                    coloured,
-                    xs,
-                    previous_pass,
-                    flows,
-                    shot_starts,
-                    params,
-                    device,
-                    n,
-                )
-                lam_needed = params["lambda"] > 0
-                lap = (
-                    matting.BandLaplacian(laps.bands(t), laps.radius, device)
-                    if (laps and lam_needed)
-                    else None
-                )
-                objective = stylize.Objective(
-                    vgg,
-                    params,
-                    stylize.content_target(content, coloured, params),
-                    targets,
-                    regions.masks(seg.labels(t), used),
-                    temporal,
-                    lap,
-                )
-                if p > 0:
-                    budget = params["multipass"]["iterations"]
-                elif t in shot_starts:
-                    budget = params["iterations"]["first"]
-                else:
-                    budget = params["iterations"]["later"]
-                res = stylize.optimise(objective, init, budget, params, what=f"frame {t}")
-                ckpt.save(p, t, res)
-                xs[t] = res.x
-                newly += 1
-                summary["frames"] += 1
-                summary["evaluations"] += res.evaluations
-                summary["seconds"] += res.seconds
-                if res.retried:
-                    summary["retried"].append(t)
-                log.info(
-                    "frame %d%s: %d evaluations, loss %.4g → %.4g, %.2f s%s",
-                    t,
-                    f" (pass {p + 1})" if passes > 1 else "",
-                    res.evaluations,
-                    res.losses[0],
-                    res.losses[-1],
-                    res.seconds,
-                    ", retried with Adam" if res.retried else "",
-                )
-            previous_pass = list(xs)
-        records = (_checkpointed(ckpt, passes, t) for t in span)
-        _write(out, STAGE if part is None else PART, record, key, inputs, attrs, len(span), records)
-    ckpt.remove()
-    return summary
-
-
-def _temporal_and_init(
-    t,
-    p,
-    forward,
-    content,
-    coloured,
-    xs,
-    previous_pass,
-    flows: FlowSet,
-    shot_starts,
-    params,
-    device,
-    n,
-):
-    """The temporal terms of frame t in pass p, and where its optimisation starts."""
-    first = params["init"]["first"]
-
-    def start(how: str) -> torch.Tensor:
-        return stylize.initial(content, how, coloured, params["seed"] + t, device)
-
-    temporal = stylize.Temporal()
-    neighbour = None  # (warped neighbour, its weight) used for the initialisation
-    if forward:
-        for j, flow, weight in flows.temporal_terms(t):
-            if xs[t - j] is None:
-                continue
+                fl = torch.from_numpy(flow).to(device).permute(2, 0, 1)[None]
+                warped = warp_torch(xs[t - j], fl)
+                w = torch.from_numpy(weight).to(device)
+                temporal.warped.append(warped)
+                temporal.weights.append(w)
+                temporal.pair_weights.append(1.0 if j == 1 else params["long_term_weight"])
+                if j == 1:
+                    neighbour = (warped, w)
+        elif t + 1 < len(xs) and self.flows.valid(t + 1, 1) and xs[t + 1] is not None:
+            flow, weight = self.flows.forward(t + 1)  # t → t+1 on frame t's pixels
             fl = torch.from_numpy(flow).to(device).permute(2, 0, 1)[None]
-            warped = warp_torch(xs[t - j], fl)
+            warped = warp_torch(xs[t + 1], fl)
             w = torch.from_numpy(weight).to(device)
             temporal.warped.append(warped)
             temporal.weights.append(w)
-            temporal.pair_weights.append(1.0 if j == 1 else params["long_term_weight"])
-            if j == 1:
-                neighbour = (warped, w)
-    elif t + 1 < n and flows.valid(t + 1, 1) and xs[t + 1] is not None:
-        flow, weight = flows.forward(t + 1)  # t → t+1 on frame t's pixels
-        fl = torch.from_numpy(flow).to(device).permute(2, 0, 1)[None]
-        warped = warp_torch(xs[t + 1], fl)
-        w = torch.from_numpy(weight).to(device)
-        temporal.warped.append(warped)
-        temporal.weights.append(w)
-        temporal.pair_weights.append(1.0)
-        neighbour = (warped, w)
+            temporal.pair_weights.append(1.0)
+            neighbour = (warped, w)
 
-    if p > 0 and previous_pass[t] is not None:
-        init = previous_pass[t]
-        if neighbour is not None:
-            blend = params["multipass"]["blend"] * neighbour[1]
-            init = blend * neighbour[0] + (1 - blend) * init
-        return temporal, init.clone()
-    first_of_shot = t in shot_starts or neighbour is None
-    how = first if first_of_shot else params["init"]["later"]
-    if how == "warped":  # not first of shot, so there is a neighbour
-        # disoccluded and inconsistent pixels start from the (colour-transferred) content
-        fill = start("colour" if first == "colour" else "content")
-        w = neighbour[1]
-        return temporal, w * neighbour[0] + (1 - w) * fill
-    return temporal, start(how)
+        if p > 0 and self.previous_pass[t] is not None:
+            init = self.previous_pass[t]
+            if neighbour is not None:
+                blend = params["multipass"]["blend"] * neighbour[1]
+                init = blend * neighbour[0] + (1 - blend) * init
+            return temporal, init.clone()
+        first_of_shot = t in self.shot_starts or neighbour is None
+        how = first if first_of_shot else params["init"]["later"]
+        if how == "warped":  # not first of shot, so there is a neighbour
+            # disoccluded and inconsistent pixels start from the (colour-transferred) content
+            fill = start("colour" if first == "colour" else "content")
+            w = neighbour[1]
+            return temporal, w * neighbour[0] + (1 - w) * fill
+        return temporal, start(how)
 
 
 def _checkpointed(ckpt: Checkpoints, passes: int, t: int) -> tuple:
