@@ -162,11 +162,33 @@ def open_artifact(
 
 class Artifact:
     """Read access to one artifact (checked by open_artifact); a context manager that closes
-    its file."""
+    its file. Each stage's reader builds on it; names are HDF5 paths such as "j1/flow"."""
 
     def __init__(self, path: str | Path, stage: str | None, params: Mapping | None = None) -> None:
         self.path = Path(path)
         self._f = open_artifact(path, stage, params)
+
+    def has(self, name: str) -> bool:
+        return name in self._f
+
+    def names(self, group: str) -> list[str]:
+        """The entries of a group, sorted ([] when there is no such group)."""
+        return sorted(self._f[group]) if group in self._f else []
+
+    def array(self, name: str, index: Any = ()) -> np.ndarray:
+        """A dataset read into memory: whole, or `index` of it (an item, a slice)."""
+        return self._f[name][index]
+
+    def dataset(self, name: str) -> h5py.Dataset:
+        """A dataset left on disk, for reading item by item."""
+        return self._f[name]
+
+    def attr(self, name: str, default: Any = None) -> Any:
+        return self._f.attrs.get(name, default)
+
+    @property
+    def attrs(self) -> dict:
+        return dict(self._f.attrs)
 
     def close(self) -> None:
         self._f.close()
@@ -176,6 +198,18 @@ class Artifact:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def set_attrs(f: File, **values: Any) -> None:
+    """Record attributes of an artifact being written."""
+    f.attrs.update(values)
+
+
+def copy_dataset(source: Artifact, name: str, f: File) -> None:
+    """Copy a dataset of another artifact into one being written, as stored (compressed
+    chunks are not decoded)."""
+    parent, _, leaf = name.rpartition("/")
+    source._f.copy(source._f[name], f.require_group(parent) if parent else f, leaf)
 
 
 def read_params(f: h5py.File) -> dict:

@@ -12,7 +12,7 @@ from pvst import media
 from pvst.cyclegan import load_generator, multiple_of, translate
 from pvst.device import pick_device
 from pvst.logs import progress
-from pvst.pipeline.store import create, create_stack
+from pvst.pipeline.store import create, create_stack, set_attrs
 from pvst.stages.frames import Frames
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,8 @@ def run(
                     [media.resize_image(frames[t], (w, h)) for t in range(i, min(n, i + batch))]
                 )
                 ds[i : i + len(chunk)] = translate(net, chunk, batch)
-            f.attrs.update(
+            set_attrs(
+                f,
                 fps=frames.fps,
                 count=n,
                 size=(w, h),

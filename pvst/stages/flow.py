@@ -87,14 +87,14 @@ def compute_part(
             js,
         )
         with store.create(out, PART, params, key, inputs={"frames": str(frames_path)}) as f:
-            f.attrs.update(t0=t0, t1=t1, part=part, parts=parts, count=n)
-            groups = {}
-            for j in js:
-                g = f.create_group(f"j{j}")
-                groups[j] = {
-                    name: store.create_stack(g, name, *_shape_dtype(name, h, w, t1 - t0))
+            store.set_attrs(f, t0=t0, t1=t1, part=part, parts=parts, count=n)
+            groups = {
+                j: {
+                    name: store.create_stack(f, f"j{j}/{name}", *_shape_dtype(name, h, w, t1 - t0))
                     for name in pair_datasets(j)
                 }
+                for j in js
+            }
             stats = {s: np.full(t1 - t0, np.nan, np.float32) for s in STATS}
             cache: dict[int, np.ndarray] = {}
 
@@ -159,26 +159,25 @@ def merge(
     _need_pairs(frames_path, n)
     opened = open_parts(parts, PART, params, n, out)
     try:
-        stats = {s: np.concatenate([f[f"stats/{s}"][()] for f in opened]) for s in STATS}
+        stats = {s: np.concatenate([f.array(f"stats/{s}") for f in opened]) for s in STATS}
         cuts = detect_cuts(stats, params)
         starts = np.zeros(n, bool)
         starts[cuts] = True
         with store.create(out, STAGE, params, key, inputs={"frames": str(frames_path)}) as f:
-            f.attrs.update(count=n, long_term=js, method=params["method"], size=(w, h))
+            store.set_attrs(f, count=n, long_term=js, method=params["method"], size=(w, h))
             store.write_array(f, "cuts", np.asarray(cuts, np.int64))
             for s, values in stats.items():
                 store.write_array(f, f"stats/{s}", values)
             for j in js:
-                g = f.create_group(f"j{j}")
                 valid = np.array(
                     [t - j >= 0 and not starts[t - j + 1 : t + 1].any() for t in range(n)]
                 )
-                store.write_array(g, "valid", valid)
+                store.write_array(f, f"j{j}/valid", valid)
                 for name in pair_datasets(j):
-                    dst = store.create_stack(g, name, *_shape_dtype(name, h, w, n))
+                    dst = store.create_stack(f, f"j{j}/{name}", *_shape_dtype(name, h, w, n))
                     for part in opened:
-                        t0, t1 = int(part.attrs["t0"]), int(part.attrs["t1"])
-                        src = part[f"j{j}/{name}"]
+                        t0, t1 = int(part.attr("t0")), int(part.attr("t1"))
+                        src = part.dataset(f"j{j}/{name}")
                         for t in range(t0, t1):
                             value = src[t - t0]
                             if name.startswith("mask") and not valid[t]:
@@ -196,26 +195,27 @@ class FlowSet(store.Artifact):
 
     def __init__(self, path: str | Path, params: dict | None = None) -> None:
         super().__init__(path, STAGE, params)
-        self.long_term = [int(j) for j in self._f.attrs["long_term"]]
-        self.cuts = [int(t) for t in self._f["cuts"][()]]
-        self.count = int(self._f.attrs["count"])
-        self._valid = {j: self._f[f"j{j}/valid"][()] for j in self.long_term}
+        self.long_term = [int(j) for j in self.attr("long_term")]
+        self.cuts = [int(t) for t in self.array("cuts")]
+        self.count = int(self.attr("count"))
+        self._valid = {j: self.array(f"j{j}/valid") for j in self.long_term}
 
     def valid(self, t: int, j: int) -> bool:
         return bool(j in self._valid and 0 <= t < self.count and self._valid[j][t])
 
     def backward(self, t: int, j: int) -> tuple[np.ndarray, np.ndarray]:
         """(flow t → t−j, its consistency weights in [0, 1]) on frame t's pixels."""
-        g = self._f[f"j{j}"]
         return (
-            g["backward"][t].astype(np.float32),
-            g["mask_backward"][t].astype(np.float32) / 255.0,
+            self.array(f"j{j}/backward", t).astype(np.float32),
+            self.array(f"j{j}/mask_backward", t).astype(np.float32) / 255.0,
         )
 
     def forward(self, t: int) -> tuple[np.ndarray, np.ndarray]:
         """(flow t−1 → t, its consistency weights) on frame t−1's pixels."""
-        g = self._f["j1"]
-        return (g["forward"][t].astype(np.float32), g["mask_forward"][t].astype(np.float32) / 255.0)
+        return (
+            self.array("j1/forward", t).astype(np.float32),
+            self.array("j1/mask_forward", t).astype(np.float32) / 255.0,
+        )
 
     def temporal_terms(self, t: int) -> list[tuple[int, np.ndarray, np.ndarray]]:
         """(j, backward flow, long-term weight) for the valid pairs ending at t, closest first."""
@@ -228,7 +228,7 @@ class FlowSet(store.Artifact):
         return list(zip(js, flows, flow.long_term_weights(masks), strict=True))
 
     def stats(self) -> dict[str, np.ndarray]:
-        return {s: self._f[f"stats/{s}"][()] for s in STATS}
+        return {s: self.array(f"stats/{s}") for s in STATS}
 
 
 # -- previews ----------------------------------------------------------------------------------

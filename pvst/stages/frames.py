@@ -59,7 +59,8 @@ def extract(video_file: str | Path, out: str | Path, params: dict, key: str = ""
                 "past its end)"
             )
         store.write_array(f, "source_index", start + step * np.arange(n, dtype=np.int64))
-        f.attrs.update(
+        store.set_attrs(
+            f,
             fps=info.fps / step,
             source_fps=info.fps,
             source_size=(src_w, src_h),
@@ -88,7 +89,7 @@ def save(
         )
     with store.create(path, stage, params or {}, key, inputs) as f:
         store.write_array(f, "frames", frames, chunks=(1, *frames.shape[1:]))
-        f.attrs.update(fps=fps, count=len(frames), size=(frames.shape[2], frames.shape[1]))
+        store.set_attrs(f, fps=fps, count=len(frames), size=(frames.shape[2], frames.shape[1]))
 
 
 class Frames(store.Artifact):
@@ -98,12 +99,11 @@ class Frames(store.Artifact):
         self, path: str | Path, stage: str | None = STAGE, params: dict | None = None
     ) -> None:
         super().__init__(path, stage, params)
-        if "frames" not in self._f:
-            self._f.close()
+        if not self.has("frames"):
+            self.close()
             raise ArtifactError(f"{path}: has no 'frames' dataset")
-        self.data = self._f["frames"]
-        self.fps = float(self._f.attrs.get("fps", 25.0))
-        self.attrs = dict(self._f.attrs)
+        self.data = self.dataset("frames")
+        self.fps = float(self.attr("fps", 25.0))
 
     @property
     def size(self) -> tuple[int, int]:

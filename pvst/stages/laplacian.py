@@ -46,8 +46,7 @@ def compute_part(
             params["radius"],
         )
         with store.create(out, PART, params, key, inputs={"frames": str(frames_path)}) as f:
-            f.attrs.update(t0=t0, t1=t1, part=part, parts=parts, count=n)
-            f.create_group("L")
+            store.set_attrs(f, t0=t0, t1=t1, part=part, parts=parts, count=n)
             for t in progress(range(t0, t1), t1 - t0, f"laplacian {part + 1}/{parts}", "frame"):
                 bands = matting.laplacian_bands(frames[t], params["eps"], params["radius"])
                 store.write_array(f, _name(t), bands, chunks=(1, *bands.shape[1:]))
@@ -64,11 +63,10 @@ def merge(
     opened = open_parts(parts, PART, params, n, out)
     try:
         with store.create(out, STAGE, params, key, inputs={"frames": str(frames_path)}) as f:
-            f.attrs.update(count=n, size=size, radius=params["radius"])
-            group = f.create_group("L")
+            store.set_attrs(f, count=n, size=size, radius=params["radius"])
             for part in opened:
-                for name in part["L"]:
-                    part.copy(part[f"L/{name}"], group, name)
+                for name in part.names("L"):
+                    store.copy_dataset(part, f"L/{name}", f)
     finally:
         for part in opened:
             part.close()
@@ -80,12 +78,12 @@ class Laplacians(store.Artifact):
 
     def __init__(self, path: str | Path, params: dict | None = None) -> None:
         super().__init__(path, STAGE, params)
-        self.count = int(self._f.attrs["count"])
-        self.radius = int(self._f.attrs["radius"])
+        self.count = int(self.attr("count"))
+        self.radius = int(self.attr("radius"))
 
     def bands(self, t: int) -> np.ndarray:
         """Frame t's half bands (K×H×W float32), for `matting.BandLaplacian`."""
-        return self._f[_name(t)][()]
+        return self.array(_name(t))
 
     def __getitem__(self, t: int) -> sp.csr_matrix:
         return matting.bands_to_csr(self.bands(t), self.radius)

@@ -15,11 +15,11 @@ def part_range(n: int, part: int, parts: int) -> tuple[int, int]:
 
 def open_parts(
     paths: list[str | Path], stage: str, params: dict, n: int, out: str | Path
-) -> list[store.File]:
+) -> list[store.Artifact]:
     """Open part artifacts sorted by first frame; they must cover frames 0..n−1 exactly."""
-    opened = [store.open_artifact(p, stage, params=params) for p in paths]
-    opened.sort(key=lambda f: (int(f.attrs["t0"]), int(f.attrs["t1"])))
-    covered = [(int(f.attrs["t0"]), int(f.attrs["t1"])) for f in opened]
+    opened = [store.Artifact(p, stage, params=params) for p in paths]
+    opened.sort(key=lambda f: (int(f.attr("t0")), int(f.attr("t1"))))
+    covered = [(int(f.attr("t0")), int(f.attr("t1"))) for f in opened]
     edges = [0] + [b for _, b in covered]
     if [a for a, _ in covered] != edges[:-1] or edges[-1] != n:
         for f in opened:

@@ -238,7 +238,8 @@ def run(
     ) as f:
         store.write_array(f, "labels", labels.astype(np.uint8), chunks=(1, size[1], size[0]))
         store.write_array(f, "style_labels", style_labels.astype(np.uint8))
-        f.attrs.update(
+        store.set_attrs(
+            f,
             names=json.dumps(names),
             method=method,
             count=n,
@@ -261,21 +262,21 @@ class Segmentation(store.Artifact):
 
     def __init__(self, path: str | Path, params: dict | None = None) -> None:
         super().__init__(path, STAGE, params)
-        self.names: list[str] = json.loads(self._f.attrs["names"])
-        self.fallbacks = {int(k): v for k, v in json.loads(self._f.attrs["fallbacks"]).items()}
+        self.names: list[str] = json.loads(self.attr("names"))
+        self.fallbacks = {int(k): v for k, v in json.loads(self.attr("fallbacks")).items()}
         self.style_fractions = {
-            int(k): v for k, v in json.loads(self._f.attrs["style_fractions"]).items()
+            int(k): v for k, v in json.loads(self.attr("style_fractions")).items()
         }
-        self.style_labels = self._f["style_labels"][()].astype(np.int64)
-        self.count = int(self._f.attrs["count"])
-        whole = int(self._f.attrs.get("whole", -1))
+        self.style_labels = self.array("style_labels").astype(np.int64)
+        self.count = int(self.attr("count"))
+        whole = int(self.attr("whole", -1))
         self.whole: int | None = None if whole < 0 else whole
         self.matches = [
-            segmentation.RegionMatch(**m) for m in json.loads(self._f.attrs.get("matches", "[]"))
+            segmentation.RegionMatch(**m) for m in json.loads(self.attr("matches", "[]"))
         ]
 
     def labels(self, t: int) -> np.ndarray:
-        return self._f["labels"][t].astype(np.int64)
+        return self.array("labels", t).astype(np.int64)
 
     def used_labels(self, min_fraction: float = 0.0) -> list[int]:
         """Labels that take part in the style loss: in the style photo and not dropped."""

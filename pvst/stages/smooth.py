@@ -54,7 +54,8 @@ def run(
                 styled[t], frames[t], params, lap, None if t in cuts else previous
             )
             ds[t] = previous = image
-        f.attrs.update(
+        store.set_attrs(
+            f,
             fps=styled.fps,
             count=n,
             size=(w, h),

@@ -407,7 +407,7 @@ def _write(
         store.write_array(f, "evaluations", evals)
         store.write_array(f, "seconds", np.asarray(seconds, np.float64))
         store.write_array(f, "retried", np.asarray(retried, bool))
-        f.attrs.update(attrs, terms=json.dumps(terms))
+        store.set_attrs(f, **attrs, terms=json.dumps(terms))
     log.info(
         "wrote %s: %d frames, %d evaluations in %.1f s", out, count, int(evals.sum()), sum(seconds)
     )
@@ -420,7 +420,7 @@ def merge(parts: list[str | Path], out: str | Path, record: dict, key: str, inpu
     opened = open_parts(parts, PART, record, n, out)
     try:
         first = opened[0].attrs
-        devices = sorted({str(f.attrs["device"]) for f in opened})
+        devices = sorted({str(f.attr("device")) for f in opened})
         attrs = {k: first[k] for k in ("fps", "count", "cuts", "passes")}
         attrs.update(size=tuple(int(v) for v in first["size"]), device=", ".join(devices))
         _write(out, STAGE, record, key, inputs, attrs, n, _part_records(opened))
@@ -431,13 +431,13 @@ def merge(parts: list[str | Path], out: str | Path, record: dict, key: str, inpu
 
 def _part_records(opened) -> object:
     for f in opened:
-        offsets = f["loss_offsets"][()]
-        history = f["loss_history"][()]
-        seconds, retried = f["seconds"][()], f["retried"][()]
-        terms = json.loads(f.attrs["terms"])
+        offsets = f.array("loss_offsets")
+        history = f.array("loss_history")
+        seconds, retried = f.array("seconds"), f.array("retried")
+        terms = json.loads(f.attr("terms"))
         for i in range(len(seconds)):
             yield (
-                f["frames"][i],
+                f.array("frames", i),
                 history[offsets[i] : offsets[i + 1]],
                 float(seconds[i]),
                 bool(retried[i]),
@@ -456,26 +456,26 @@ class Stylized(Frames):
     @property
     def has_records(self) -> bool:
         """Whether the optimisation's per-frame records are there (frames alone are not)."""
-        return "evaluations" in self._f
+        return self.has("evaluations")
 
     def loss_history(self, t: int) -> np.ndarray:
-        off = self._f["loss_offsets"]
-        return self._f["loss_history"][int(off[t]) : int(off[t + 1])]
+        off = self.dataset("loss_offsets")
+        return self.array("loss_history", slice(int(off[t]), int(off[t + 1])))
 
     @property
     def evaluations(self) -> np.ndarray:
-        return self._f["evaluations"][()]
+        return self.array("evaluations")
 
     @property
     def seconds(self) -> np.ndarray:
-        return self._f["seconds"][()]
+        return self.array("seconds")
 
     @property
     def retried(self) -> np.ndarray:
-        return self._f["retried"][()]
+        return self.array("retried")
 
     def terms(self) -> list[dict]:
-        return json.loads(self._f.attrs["terms"])
+        return json.loads(self.attr("terms"))
 
     def effort(self) -> dict:
         """The optimisation's time and evaluations per frame, when it recorded them."""
