@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from pvst.pipeline import config as cfgmod
 from pvst.pipeline.plan import FIGURE, FIGURES, PLOTS, STAGES, Artifact, Plan, part_path
+from pvst.pipeline.store import canonical
 
 
 @dataclass(frozen=True)
@@ -49,17 +50,12 @@ class Command:
         return shlex.join(self.args)
 
 
-def to_json(value: object) -> str:
-    """Parameters as compact, key-sorted JSON: the same text for the same values."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"))
-
-
 def _given(params: dict, inputs: dict[str, str], select: Selection | None) -> list[str]:
     if select is not None:
         return select.args()
     return [
         "--params",
-        to_json(params),
+        canonical(params),
         *(a for r, p in inputs.items() for a in ("--in", f"{r}={p}")),
     ]
 
@@ -116,6 +112,8 @@ def evaluate(plan: Plan, video: str, variant: str, select: Selection | None = No
         method = plan.eval_flow(video, variant).params["method"]
         args = ["evaluate", *_given(params, inputs, None), "--flow-method", method]
         args += ["--video", video, "--variant", variant, "--out", out]
+    # the parameters as JSON text inside, as stamps have recorded them: existing metrics stay
+    # up to date
     made_from = [inputs, json.dumps(params, sort_keys=True)]
     return Command(args, inputs, [out], f"{video}_{variant}.metrics", made_from)
 

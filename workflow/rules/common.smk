@@ -83,8 +83,8 @@ def job_shell(make):
 
 
 def job_stamp(make):
-    """Input function: the stamp of a fixed-name product (see pvst.pipeline.store.stamp), rewritten
-    only when what the product is made from changes."""
+    """Input function: the stamp of a fixed-name product (see pvst.pipeline.store.stamp),
+    rewritten only when what the product is made from changes."""
 
     def inner(wc):
         job = explained(make, wc)
