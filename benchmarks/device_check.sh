@@ -83,8 +83,8 @@ fi
 if [ -n "$gone" ]; then
     say "image: skipped (missing: $gone)"
 else
-    img=$("$PY" -c 'from pvst import samples; print(samples.source("styles/coffee.png"))')
-    sty=$("$PY" -c 'from pvst import samples; print(samples.source("styles/rocket.jpg"))')
+    img=$("$PY" -c 'from pvst.pipeline import samples; print(samples.source("styles/coffee.png"))')
+    sty=$("$PY" -c 'from pvst.pipeline import samples; print(samples.source("styles/rocket.jpg"))')
     if timed image "$STEP_IMAGE" "$PY" -m pvst image "$img" "$sty" -o "$OUT/image512.png" \
         --size 512 --device "$DEVICE"; then
         say "image 512 px (default budget): $ELAPSED s wall, $(grep -oE '[0-9]+ evaluations' "$OUT/image.log" | tail -1)"
