@@ -635,8 +635,6 @@ def cmd_assemble(args) -> None:
 @subcommand("info", "print how artifacts were made (stage, parameters, inputs, shapes)")
 @arg("artifacts", nargs="+")
 def cmd_info(args) -> None:
-    from pvst.pipeline import store
-
     for path in args.artifacts:
         print(json.dumps(store.describe(path), indent=2, default=str))
 

@@ -270,12 +270,12 @@ def stylize_image(
 ) -> tuple[np.ndarray, StylizedFrame]:
     """Image mode (the way DPST is used on photos): stylize one uint8 RGB image with one style
     photo. Returns (the post-processed image, the optimisation record)."""
-    from pvst import regions
+    from pvst.regions import segment_image
     from pvst.vgg import load_vgg19
 
     device = pick_device(params["device"])
     torch.manual_seed(params["seed"])
-    regions = regions.segment_image(content, style, seg_params, content_mask, style_mask)
+    regions = segment_image(content, style, seg_params, content_mask, style_mask)
     used = regions.used()
     log.info("regions: %s", [regions.names[u] for u in used])
     start = time.perf_counter()

@@ -22,13 +22,14 @@ def to_video(artifact: str | Path, out: str | Path, params: dict) -> int:
         log.info(
             "encoding %d frames of %s to %s at %.3g fps", len(frames), artifact, out, frames.fps
         )
-        n = media.write_video(
-            out,
-            progress(frames, len(frames), "encode", "frame"),
-            frames.fps,
-            crf=params["crf"],
-            preset=params["preset"],
-        )
+        return _encode(out, frames, len(frames), frames.fps, params, "encode")
+
+
+def _encode(out: str | Path, rows, count: int, fps: float, params: dict, what: str) -> int:
+    """Write rows (H×W×3 uint8) as H.264 mp4 with the assemble section's quality."""
+    n = media.write_video(
+        out, progress(rows, count, what, "frame"), fps, crf=params["crf"], preset=params["preset"]
+    )
     log.info("wrote %s (%d frames)", out, n)
     return n
 
@@ -95,15 +96,7 @@ def to_side_by_side(
     style = media.read_image(style_file) if style_file else None
     with Frames(input_artifact, stage=None) as inputs, Frames(output_artifact, stage=None) as outs:
         rows = side_by_side_frames(inputs, outs, style, caption)
-        n = media.write_video(
-            out,
-            progress(rows, len(outs), "side-by-side", "frame"),
-            outs.fps,
-            crf=params["crf"],
-            preset=params["preset"],
-        )
-    log.info("wrote %s (%d frames)", out, n)
-    return n
+        return _encode(out, rows, len(outs), outs.fps, params, "side-by-side")
 
 
 def to_gif(artifact: str | Path, out: str | Path, params: dict) -> None:

@@ -31,10 +31,9 @@ def _time(result_path: str | Path) -> dict:
     from pvst.stages.stylize import Stylized
 
     with Stylized(result_path, stage=None) as result:
-        attrs = result.attrs
         return {
-            "stage": str(attrs["stage"]),
-            "device": str(attrs.get("device", "")),
+            "stage": str(result.attr("stage")),
+            "device": str(result.attr("device", "")),
             **result.effort(),
         }
 

@@ -113,14 +113,15 @@ class Frames(store.Artifact):
     @property
     def cuts(self) -> list[int]:
         """Frames that start a shot (recorded by stages after the flow; [] when not)."""
-        return [int(t) for t in json.loads(self.attrs.get("cuts", "[]"))]
+        return [int(t) for t in json.loads(self.attr("cuts", "[]"))]
 
     def effort(self) -> dict:
         """The time the stage that made these frames recorded, per frame and in all."""
-        if "seconds" not in self.attrs:
+        seconds = self.attr("seconds")
+        if seconds is None:
             return {}
-        seconds = float(self.attrs["seconds"])
-        return {"seconds_per_frame": seconds / int(self.attrs["count"]), "seconds_total": seconds}
+        seconds = float(seconds)
+        return {"seconds_per_frame": seconds / int(self.attr("count")), "seconds_total": seconds}
 
     def __len__(self) -> int:
         return int(self.data.shape[0])

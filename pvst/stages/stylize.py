@@ -221,8 +221,13 @@ class _Clip:
     targets: object | None
     used: list[int]
     maps: list | None
-    xs: list = field(default_factory=list)
-    previous_pass: list = field(default_factory=list)
+    shot_starts: set[int]
+    xs: list = field(init=False)
+    previous_pass: list = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.xs = [None] * len(self.frames)
+        self.previous_pass = [None] * len(self.frames)
 
     @classmethod
     def prepare(
@@ -267,21 +272,8 @@ class _Clip:
             )
             maps = [fitted[u] for u in used]
             log.info("colour maps fitted per region on %d frames", len(picks))
-        n = len(frames)
-        return cls(
-            frames,
-            flows,
-            seg,
-            laps,
-            params,
-            device,
-            vgg,
-            targets,
-            used,
-            maps,
-            [None] * n,
-            [None] * n,
-        )
+        shot_starts = {0, *flows.cuts}
+        return cls(frames, flows, seg, laps, params, device, vgg, targets, used, maps, shot_starts)
 
     def stylize(self, t: int, p: int, forward: bool) -> stylize.StylizedFrame:
         """Frame t in pass p (forward or backward over the clip)."""
@@ -315,10 +307,6 @@ class _Clip:
         else:
             budget = params["iterations"]["later"]
         return stylize.optimise(objective, init, budget, params, what=f"frame {t}")
-
-    @property
-    def shot_starts(self) -> set[int]:
-        return {0, *self.flows.cuts}
 
     def _temporal_and_init(
         self, t: int, p: int, forward: bool, content: np.ndarray, coloured: np.ndarray | None
