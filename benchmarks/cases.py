@@ -179,14 +179,16 @@ def _frame_problem(content: np.ndarray, style: np.ndarray, params: dict, device:
     import torch
 
     from pvst import matting, regions, stylize
+    from pvst.params import SegmentationParams, StylizeParams
     from pvst.pipeline import config
     from pvst.vgg import load_vgg19
 
     dev = torch.device(device)
-    seg = config.defaults("segmentation")
+    params = StylizeParams.of(params)
+    seg = SegmentationParams.of(config.defaults("segmentation"))
     regions = regions.segment_image(content, style, seg)
     vgg = load_vgg19(device=dev)
-    layers = [k for k, v in params["style_layers"].items() if v > 0]
+    layers = [k for k, v in params.style_layers.items() if v > 0]
     targets = stylize.style_targets(vgg, style, regions.style_masks(), layers, dev)
     x = stylize.to_tensor(content, dev)
     prev = torch.roll(x, shifts=2, dims=3)
@@ -243,6 +245,7 @@ def _preset_frame(variant: str, first: bool):
         from pathlib import Path
 
         from pvst import stylize
+        from pvst.params import StylizeParams
         from pvst.pipeline import config
 
         cfg = config.load(Path(__file__).resolve().parents[1] / "config" / "config.yaml")
@@ -260,7 +263,7 @@ def _preset_frame(variant: str, first: bool):
         budget = params["iterations"]["first" if first else "later"]
 
         def run():
-            return stylize.optimise(obj, x, budget, {**params, "tolerance": 0})
+            return stylize.optimise(obj, x, budget, StylizeParams.of({**params, "tolerance": 0}))
 
         return run, {"frame_size": list(wh), "evaluations": budget}
 

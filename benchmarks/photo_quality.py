@@ -32,6 +32,7 @@ import yaml
 from PIL import Image
 
 from pvst import matting, metrics, segmentation, stylize
+from pvst.params import SegmentationParams, StylizeParams
 from pvst.pipeline import config
 from pvst.vgg import load_vgg19
 
@@ -114,7 +115,13 @@ def main() -> None:
                 continue
             params = {**base["stylize"], "method": method}
             t = time.perf_counter()
-            image, res = stylize.stylize_image(content, style, params, base["segmentation"], *masks)
+            image, res = stylize.stylize_image(
+                content,
+                style,
+                StylizeParams.of(params),
+                SegmentationParams.of(base["segmentation"]),
+                *masks,
+            )
             outputs[row] = (image, time.perf_counter() - t, res.evaluations)
             if a.save_dir:
                 a.save_dir.mkdir(parents=True, exist_ok=True)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from pvst import __version__, logs
 from pvst.errors import ConfigError, PvstError
+from pvst.params import record
 from pvst.pipeline import config, samples, store
 from pvst.pipeline.plan import STAGES, Plan, key_from_files
 
@@ -28,14 +29,14 @@ DEFAULT_CONFIG = "config/config.yaml"
 class Job:
     """What a stage subcommand runs: its parameters, input files, output path and key.
 
-    `params` is the whole section (execution settings included); `keyed` the part of it that
-    determines the artifact, which is what the artifact records.
+    `params` is the whole section (execution settings included) as its typed, frozen record;
+    the key hashes the part of the section that determines the artifact.
     """
 
-    def __init__(self, stage: str, params: dict, inputs: dict[str, str], out: str) -> None:
-        self.stage, self.params, self.inputs, self.out = stage, params, inputs, out
-        self.keyed = STAGES[stage].keyed(params)
-        self.key = key_from_files(stage, params, inputs)
+    def __init__(self, stage: str, section: dict, inputs: dict[str, str], out: str) -> None:
+        self.stage, self.inputs, self.out = stage, inputs, out
+        self.params = record(STAGES[stage].section, section)
+        self.key = key_from_files(stage, section, inputs)
         m = re.fullmatch(rf"{stage}-({store.KEY_PATTERN})(?:-[\w-]+)?\.h5", Path(out).name)
         if m and m.group(1) != self.key:
             raise PvstError(
@@ -214,7 +215,7 @@ def cmd_frames(args) -> None:
     from pvst.stages import frames
 
     job = resolve_job(args, "frames")
-    frames.extract(job.inputs["video"], job.out, job.keyed, job.key)
+    frames.extract(job.inputs["video"], job.out, job.params, job.key)
 
 
 def _set_threads(n: int | None) -> None:
@@ -238,18 +239,18 @@ def _run_parted(args, stage: str, module) -> None:
     frames_path = job.inputs["frames"]
     if args.part:
         part, parts = args.part
-        module.compute_part(frames_path, job.out, job.keyed, part, parts, job.key)
+        module.compute_part(frames_path, job.out, job.params, part, parts, job.key)
         return
     if args.merge:
-        module.merge(frames_path, args.merge, job.out, job.keyed, job.key)
+        module.merge(frames_path, args.merge, job.out, job.params, job.key)
         return
-    parts = job.params.get("chunks", 1)
+    parts = job.params.chunks
     out = Path(job.out)
     tmp_parts = [out.with_name(f".{out.stem}-{i + 1}of{parts}.part.h5") for i in range(parts)]
     try:
         for i, p in enumerate(tmp_parts):
-            module.compute_part(frames_path, p, job.keyed, i, parts, job.key)
-        module.merge(frames_path, tmp_parts, job.out, job.keyed, job.key)
+            module.compute_part(frames_path, p, job.params, i, parts, job.key)
+        module.merge(frames_path, tmp_parts, job.out, job.params, job.key)
     finally:
         for p in tmp_parts:
             p.unlink(missing_ok=True)
@@ -286,7 +287,6 @@ def cmd_segment(args) -> None:
         job.out,
         job.params,
         job.key,
-        job.keyed,
     )
 
 
@@ -317,7 +317,7 @@ def cmd_smooth(args) -> None:
         job.inputs["frames"],
         job.inputs.get("laplacian"),
         job.out,
-        job.keyed,
+        job.params,
         job.key,
     )
 
@@ -331,12 +331,12 @@ def cmd_stylize(args) -> None:
     from pvst.stages import stylize as stylize_stage
 
     job = resolve_job(args, "stylize")
-    threads = args.threads or job.params.get("threads")
+    threads = args.threads or job.params.threads
     if threads:
         torch.set_num_threads(threads)
     if args.merge:
         inputs = {r: str(job.inputs.get(r, "")) for r in stylize_stage.INPUTS}
-        stylize_stage.merge(args.merge, job.out, job.keyed, job.key, inputs)
+        stylize_stage.merge(args.merge, job.out, job.params, job.key, inputs)
         return
     summary = stylize_stage.run(
         job.inputs["frames"],
@@ -347,7 +347,6 @@ def cmd_stylize(args) -> None:
         job.out,
         job.params,
         job.key,
-        job.keyed,
         part=args.part,
     )
     log.info(
@@ -383,29 +382,42 @@ def cmd_stylize(args) -> None:
 @arg("--device", help="auto, cpu, cuda")
 @arg("--config", help="take the stylize and segmentation sections from here")
 @arg("--variant", default=config.DEFAULT_VARIANT, help="of that configuration")
+def _given_options(options: dict) -> dict:
+    """The options a user gave (None: not given), nested as the sections are."""
+    out = {}
+    for key, value in options.items():
+        if isinstance(value, dict):
+            value = _given_options(value)
+        if value is not None and value != {}:
+            out[key] = value
+    return out
+
+
 def cmd_image(args) -> None:
     from pvst import media, stylize
     from pvst.device import pick_device
+    from pvst.params import SegmentationParams, StylizeParams
 
     if args.config or args.variant != config.DEFAULT_VARIANT:
         cfg = config.load(args.config or DEFAULT_CONFIG)
-        params = config.section(cfg, "stylize", "", args.variant)
-        seg_params = config.section(cfg, "segmentation", "", args.variant)
+        sections = {
+            s: config.section(cfg, s, "", args.variant) for s in ("stylize", "segmentation")
+        }
     else:
-        params, seg_params = config.defaults("stylize"), config.defaults("segmentation")
-    if args.iterations is not None:
-        params["iterations"]["first"] = args.iterations
-    if args.lambda_ is not None:
-        params["lambda"] = args.lambda_
-    if args.segmentation:
-        seg_params["method"] = args.segmentation
-    if args.postprocess:
-        params["postprocess"]["method"] = args.postprocess
-    if args.device:
-        params["device"] = args.device
-    if args.method:
-        params["method"] = args.method
-    config.validate({"stylize": params, "segmentation": seg_params}, source="pvst image")
+        sections = {s: config.defaults(s) for s in ("stylize", "segmentation")}
+    options = {
+        "stylize": {
+            "iterations": {"first": args.iterations},
+            "lambda": args.lambda_,
+            "postprocess": {"method": args.postprocess},
+            "device": args.device,
+            "method": args.method,
+        },
+        "segmentation": {"method": args.segmentation},
+    }
+    sections = config.validate(config.merge(sections, _given_options(options)), "pvst image")
+    params = StylizeParams.of(sections["stylize"])
+    seg_params = SegmentationParams.of(sections["segmentation"])
     size_rule = config.schema()["$defs"]["frames"]["properties"]["size"]
     if not size_rule["minimum"] <= args.size <= size_rule["maximum"]:
         raise PvstError(
@@ -413,7 +425,7 @@ def cmd_image(args) -> None:
             f"{size_rule['maximum']} pixels (as frames.size)"
         )
     media.check_image_output(args.out)
-    device = pick_device(params["device"])
+    device = pick_device(params.device)
     content = media.read_image(args.content)
     style = media.read_style_photo(args.style)
     wh = media.working_size(content.shape[1], content.shape[0], args.size, upscale=True)
@@ -480,23 +492,23 @@ def cmd_cyclegan_train(args) -> None:
 @arguments(add_job_arguments)
 @arg("--flow-method", help="the estimator the flow input was made with")
 def cmd_evaluate(args) -> None:
+    from pvst.params import EvaluateParams
     from pvst.stages import evaluate
 
     about = {"video": args.video or "", "variant": args.variant}
     if args.params is not None:
         metrics_roles = ("frames", "result", "flow", "style")
-        params, inputs, out = _explicit(args, "evaluate", "evaluate", lambda _: metrics_roles)
+        section, inputs, out = _explicit(args, "evaluate", "evaluate", lambda _: metrics_roles)
+        flow_method = ""
     else:
         plan = _selected_plan(args, "evaluate")
-        params = config.section(plan.config, "evaluate", args.video, args.variant)
+        section = config.section(plan.config, "evaluate", args.video, args.variant)
         inputs = plan.metrics_inputs(args.video, args.variant)
         out = args.out or plan.metrics_path(args.video, args.variant)
-        params["flow_method_used"] = plan.eval_flow(args.video, args.variant).params["method"]
+        flow_method = plan.eval_flow(args.video, args.variant).params["method"]
     for role, path in inputs.items():
         if not Path(path).exists():
             raise PvstError(f"{path}: input '{role}' of the metrics does not exist yet")
-    if args.flow_method:
-        params["flow_method_used"] = args.flow_method
     evaluate.evaluate(
         inputs["frames"],
         inputs["result"],
@@ -504,9 +516,10 @@ def cmd_evaluate(args) -> None:
         inputs["style"],
         inputs.get("segment"),
         out,
-        params,
+        EvaluateParams.of(section),
         about,
         inputs.get("stylize"),
+        flow_method=args.flow_method or flow_method,
     )
 
 
@@ -613,14 +626,16 @@ def cmd_flow_preview(args) -> None:
 @arg("--video", help="take the assemble section of this video")
 @arg("--variant", default=config.DEFAULT_VARIANT)
 def cmd_assemble(args) -> None:
+    from pvst.params import AssembleParams
     from pvst.stages import assemble
 
     if args.params is not None:
-        params = _validated_section("assemble", args.params)
+        section = _validated_section("assemble", args.params)
     elif args.video:
-        params = config.section(_load_plan(args).config, "assemble", args.video, args.variant)
+        section = config.section(_load_plan(args).config, "assemble", args.video, args.variant)
     else:
-        params = config.defaults("assemble")
+        section = config.defaults("assemble")
+    params = AssembleParams.of(section)
     out = Path(args.out)
     if out.suffix.lower() == ".gif":
         assemble.to_gif(args.artifact, out, params)

@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 
 from pvst.errors import PvstError
+from pvst.params import FlowCuts
 from pvst.warp import warp_numpy
 
 log = logging.getLogger(__name__)
@@ -227,6 +228,6 @@ def explained_fraction(
     return float((ok & close).mean())
 
 
-def is_cut(explained: float, colour: float, params: dict) -> bool:
+def is_cut(explained: float, colour: float, cuts: FlowCuts) -> bool:
     """A shot boundary: the flow explains little of the new frame, or the colours jump."""
-    return explained < params["min_explained"] or colour > params["max_colour"]
+    return explained < cuts.min_explained or colour > cuts.max_colour

@@ -13,6 +13,7 @@ import numpy as np
 from pvst import segmentation
 from pvst.device import pick_device
 from pvst.errors import PvstError
+from pvst.params import SegmentationAuto, SegmentationParams
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +22,7 @@ def apply_fallbacks(
     labels: np.ndarray,
     style_labels: np.ndarray,
     names: list[str],
-    params: dict,
+    params: SegmentationParams,
     nearest: dict[int, list[int]] | None = None,
     preferred: int | None = None,
 ) -> tuple[np.ndarray, dict[int, int], dict[int, float]]:
@@ -31,19 +32,19 @@ def apply_fallbacks(
         int(lab): float(c) / style_labels.size
         for lab, c in zip(*np.unique(style_labels, return_counts=True), strict=True)
     }
-    if params["fallback"] == "largest":
+    if params.fallback == "largest":
         nearest, preferred = None, None
     mapping = segmentation.fallback_map(
         {int(v) for v in np.unique(labels)},
         style_fractions,
-        params["min_style_fraction"],
+        params.min_style_fraction,
         nearest,
         preferred,
     )
     labels = labels.copy()
     fallbacks = {}
     for lab, target in mapping.items():
-        if params["fallback"] == "drop":
+        if params.fallback == "drop":
             fallbacks[lab] = -1
             what = "dropped from the style loss"
         else:
@@ -89,16 +90,14 @@ def apply_matches(
     samples: list[tuple[np.ndarray, np.ndarray]],
     style: np.ndarray,
     vgg,
-    params: dict,
+    auto: SegmentationAuto,
     device: str = "cpu",
 ) -> tuple[np.ndarray, list[str], int | None, list[segmentation.RegionMatch]]:
     """Check every content region's style counterpart (automatic regions) and give the regions
     without a good one a shared label whose style side is the whole photo. `style_fractions`
     are apply_fallbacks's; `samples` are (frame, its labels) pairs to measure features on.
-    Returns (labels, names, the whole-photo
-    label or None, the matches)."""
-    auto = params["auto"]
-    layer = auto["layer"]
+    Returns (labels, names, the whole-photo label or None, the matches)."""
+    layer = auto.layer
     ids, counts = np.unique(labels, return_counts=True)
     content_fractions = {int(v): float(c) / labels.size for v, c in zip(ids, counts, strict=True)}
     feats = [segmentation.pixel_features(img, vgg, layer, device) for img, _ in samples]
@@ -113,8 +112,8 @@ def apply_matches(
         style_fractions,
         style_means,
         style_whole,
-        auto["match"]["area_ratio"],
-        auto["match"]["margin"],
+        auto.match.area_ratio,
+        auto.match.margin,
     )
     names = list(names)
     for m in matches:
@@ -135,7 +134,7 @@ def apply_matches(
 def segment_image(
     content: np.ndarray,
     style: np.ndarray,
-    params: dict,
+    params: SegmentationParams,
     content_mask: str | Path | None = None,
     style_mask: str | Path | None = None,
 ) -> Regions:
@@ -150,32 +149,32 @@ def segment_image(
         names = list(segmentation.COLOUR_NAMES)
         labels = segmentation.read_colour_mask(content_mask, size)
         style_labels = segmentation.read_colour_mask(style_mask, style_size)
-    elif params["method"] == "auto":
+    elif params.method == "auto":
         from pvst.vgg import load_vgg19
 
-        auto = params["auto"]
-        device = pick_device(auto["device"])
-        vgg = load_vgg19(auto["vgg"], device=device)
+        auto = params.auto
+        device = pick_device(auto.device)
+        vgg = load_vgg19(auto.vgg, device=device)
         clusters = segmentation.JointClusters(auto, vgg, device).fit(
-            style, [content], seed=auto["seed"]
+            style, [content], seed=auto.seed
         )
-        names = [f"region{i}" for i in range(auto["regions"])]
+        names = [f"region{i}" for i in range(auto.regions)]
         merge = segmentation.merge_small_regions
         labels = merge(
-            clusters.costs(content).argmin(-1), int(params["min_region"] * size[0] * size[1])
+            clusters.costs(content).argmin(-1), int(params.min_region * size[0] * size[1])
         )
         style_labels = merge(
             clusters.costs(style).argmin(-1),
-            int(params["min_region"] * style_size[0] * style_size[1]),
+            int(params.min_region * style_size[0] * style_size[1]),
         )
         nearest = clusters.nearest_centres()
-    elif params["method"] == "none":
+    elif params.method == "none":
         names = ["all"]
         labels = np.zeros(content.shape[:2], np.int64)
         style_labels = np.zeros(style.shape[:2], np.int64)
     else:
         raise PvstError(
-            f"image mode does not run segmentation method '{params['method']}'; "
+            f"image mode does not run segmentation method '{params.method}'; "
             "use auto, none, or --content-mask/--style-mask"
         )
     labels, fallbacks, style_fractions = apply_fallbacks(
@@ -191,7 +190,7 @@ def segment_image(
             [(content, labels)],
             style,
             vgg,
-            params,
+            params.auto,
             device,
         )
     return Regions(labels, style_labels, names, fallbacks, whole)

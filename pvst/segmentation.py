@@ -16,6 +16,7 @@ import numpy as np
 from PIL import Image
 
 from pvst.errors import PvstError
+from pvst.params import SegmentationAuto
 
 log = logging.getLogger(__name__)
 
@@ -285,14 +286,14 @@ class JointClusters:
     Colour weighs nothing by default: the style photo's colours differ from the frames' by
     design, and colour in the clusters paired a dusk sky with a dark road rather than a sky."""
 
-    def __init__(self, params: dict, vgg, device: str = "cpu") -> None:
+    def __init__(self, params: SegmentationAuto, vgg, device: str = "cpu") -> None:
         self.p = params
         self.vgg = vgg
         self.device = device
         self.pca_mean = self.pca_basis = self.scale = self.weights = self.centres = None
 
     def _raw(self, image: np.ndarray) -> np.ndarray:
-        feats = pixel_features(image, self.vgg, self.p["layer"], self.device)
+        feats = pixel_features(image, self.vgg, self.p.layer, self.device)
         h, w = image.shape[:2]
         rows = np.repeat(np.linspace(0, 1, h, dtype=np.float32)[:, None], w, axis=1)
         return np.concatenate([feats, lab_colour(image), rows[..., None]], axis=-1)
@@ -318,9 +319,9 @@ class JointClusters:
         feats = data[:, :-4]
         self.pca_mean = feats.mean(0)
         _, _, vt = np.linalg.svd(feats - self.pca_mean, full_matrices=False)
-        self.pca_basis = vt[: self.p["feature_dims"]].T
+        self.pca_basis = vt[: self.p.feature_dims].T
         embedded = np.concatenate([(feats - self.pca_mean) @ self.pca_basis, data[:, -4:]], 1)
-        dims = self.p["feature_dims"]
+        dims = self.p.feature_dims
         # each group (features, colour, row) scaled to unit total variance, then weighted
         scale = np.empty(embedded.shape[1])
         for sl in (slice(0, dims), slice(dims, dims + 3), slice(dims + 3, dims + 4)):
@@ -328,13 +329,13 @@ class JointClusters:
         self.scale = scale
         self.weights = np.concatenate(
             [
-                np.full(dims, self.p["feature_weight"]),
-                np.full(3, self.p["colour_weight"]),
-                [self.p["position_weight"]],
+                np.full(dims, self.p.feature_weight),
+                np.full(3, self.p.colour_weight),
+                [self.p.position_weight],
             ]
         )
         x = embedded / scale * self.weights
-        self.centres, _ = kmeans2(x, self.p["regions"], minit="++", seed=seed, iter=50)
+        self.centres, _ = kmeans2(x, self.p.regions, minit="++", seed=seed, iter=50)
         return self
 
     def costs(self, image: np.ndarray) -> np.ndarray:

@@ -12,6 +12,7 @@ import torch
 from pvst import colour, losses, matting, optim
 from pvst.device import pick_device
 from pvst.errors import PvstError
+from pvst.params import SegmentationParams, StylizeParams, StylizePostprocess
 
 log = logging.getLogger(__name__)
 
@@ -25,11 +26,11 @@ BYTES_PER_PIXEL = 3500
 LAPLACIAN_BYTES_PER_PIXEL = 1000  # 25 neighbours per pixel, values and indices, and its build
 
 
-def estimate_bytes(height: int, width: int, params: dict) -> int:
+def estimate_bytes(height: int, width: int, params: StylizeParams) -> int:
     """Rough peak memory of optimising one frame of this size with these parameters."""
     pixels = height * width
-    history = 2 * params["optimizer"]["history"] * 3 * 4  # L-BFGS s and y, float32
-    lap = LAPLACIAN_BYTES_PER_PIXEL if params["lambda"] > 0 else 0
+    history = 2 * params.optimizer.history * 3 * 4  # L-BFGS s and y, float32
+    lap = LAPLACIAN_BYTES_PER_PIXEL if params.lambda_ > 0 else 0
     return BASE_BYTES + pixels * (BYTES_PER_PIXEL + history + lap)
 
 
@@ -47,9 +48,11 @@ def available_bytes(device: torch.device) -> int | None:
     return None
 
 
-def check_memory(height: int, width: int, params: dict, device: torch.device, what: str) -> None:
+def check_memory(
+    height: int, width: int, params: StylizeParams, device: torch.device, what: str
+) -> None:
     """Refuse, before any work, a frame size whose optimisation cannot fit in memory."""
-    if params["method"] != "optimise":
+    if params.method != "optimise":
         return
     need, free = estimate_bytes(height, width, params), available_bytes(device)
     if free is not None and need > free:
@@ -103,7 +106,7 @@ class Objective:
     def __init__(
         self,
         vgg,
-        params: dict,
+        params: StylizeParams,
         content: np.ndarray,
         targets: dict[str, torch.Tensor],
         content_masks: np.ndarray,
@@ -114,8 +117,8 @@ class Objective:
         self.p = params
         device = targets[next(iter(targets))].device
         # layer weights merge like every section; a weight of 0 leaves a layer out
-        self.content_weights = {k: v for k, v in params["content_layers"].items() if v > 0}
-        self.style_weights = {k: v for k, v in params["style_layers"].items() if v > 0}
+        self.content_weights = {k: v for k, v in params.content_layers.items() if v > 0}
+        self.style_weights = {k: v for k, v in params.style_layers.items() if v > 0}
         self.layers = list(dict.fromkeys([*self.content_weights, *self.style_weights]))
         # uint8, or float in [0, 1] (the colour-transferred content)
         self.content = to_tensor(content, device)
@@ -130,25 +133,25 @@ class Objective:
         }
         self.temporal = temporal or Temporal()
         self.laplacian = laplacian
-        self.lam = float(params["lambda"])
+        self.lam = float(params.lambda_)
 
     def terms(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """Each weighted term of the loss at x (1×3×H×W in 0..255)."""
         feats = self.vgg(x / 255.0, self.layers)
         out = {
-            "content": self.p["alpha"]
+            "content": self.p.alpha
             * losses.content_loss(feats, self.content_targets, self.content_weights),
-            "style": self.p["beta"]
+            "style": self.p.beta
             * losses.style_loss(feats, self.targets, self.masks, self.style_weights),
         }
-        if self.temporal.warped and self.p["gamma"] > 0:
-            out["temporal"] = self.p["gamma"] * losses.temporal_loss(
+        if self.temporal.warped and self.p.gamma > 0:
+            out["temporal"] = self.p.gamma * losses.temporal_loss(
                 x, self.temporal.warped, self.temporal.weights, self.temporal.pair_weights
             )
         if self.laplacian is not None and self.lam > 0:
             out["photorealism"] = matting.photorealism_loss(x / 255.0, self.laplacian, self.lam / 2)
-        if self.p["tv"] > 0:
-            out["tv"] = self.p["tv"] * losses.tv_loss(x)
+        if self.p.tv > 0:
+            out["tv"] = self.p.tv * losses.tv_loss(x)
         return out
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
@@ -167,12 +170,16 @@ class StylizedFrame:
 
 
 def optimise(
-    objective: Objective, x0: torch.Tensor, budget: int, params: dict, what: str = "frame"
+    objective: Objective,
+    x0: torch.Tensor,
+    budget: int,
+    params: StylizeParams,
+    what: str = "frame",
 ) -> StylizedFrame:
     """Minimise one frame's objective (two stages if asked), redoing it with a safer setting
     if NaN or Inf appears; raises if even that fails."""
     start = time.perf_counter()
-    opt = params["optimizer"]
+    opt = params.optimizer
 
     def run(x_init: torch.Tensor, evals: int, method: str, lr: float) -> optim.Outcome:
         return optim.minimise(
@@ -180,18 +187,18 @@ def optimise(
             x_init,
             evals,
             method=method,
-            history=opt["history"],
+            history=opt.history,
             lr=lr,
-            tol=params["tolerance"],
-            check_every=opt["check_every"],
+            tol=params.tolerance,
+            check_every=opt.check_every,
             what=what,
         )
 
     history: list[float] = []
     x = x0
     stages = []
-    if params["two_stage"] and objective.lam > 0:
-        first = max(1, int(budget * params["two_stage_share"]))
+    if params.two_stage and objective.lam > 0:
+        first = max(1, int(budget * params.two_stage_share))
         stages = [(first, 0.0), (budget - first, objective.lam)]
     else:
         stages = [(budget, objective.lam)]
@@ -202,15 +209,15 @@ def optimise(
             if evals <= 0:
                 continue
             objective.lam = lam
-            res = run(x, evals, opt["method"], opt["lr"])
+            res = run(x, evals, opt.method, opt.lr)
             if not res.finite:
                 log.warning(
                     "%s: the loss became NaN or Inf with %s; redoing it with Adam from the content",
                     what,
-                    opt["method"],
+                    opt.method,
                 )
                 retried = True
-                res = run(objective.content.clone(), evals, "adam", opt["safe_lr"])
+                res = run(objective.content.clone(), evals, "adam", opt.safe_lr)
                 if not res.finite:
                     raise PvstError(
                         f"{what}: the loss is NaN or Inf even with Adam from the content; "
@@ -236,24 +243,24 @@ def optimise(
 def postprocess(
     image: np.ndarray,
     content: np.ndarray,
-    params: dict,
+    params: StylizePostprocess,
     lap=None,
     previous: np.ndarray | None = None,
 ) -> np.ndarray:
     """The optional smoothing of a stylized frame (uint8 in, uint8 out)."""
-    method = params["method"]
+    method = params.method
     if method == "none":
         return image
     y = image.astype(np.float64) / 255.0
     c = content.astype(np.float64) / 255.0
     if method == "closed_form":
         x0 = None if previous is None else previous.astype(np.float64) / 255.0
-        out, _ = matting.smooth_closed_form(lap, y, params["strength"], x0=x0)
+        out, _ = matting.smooth_closed_form(lap, y, params.strength, x0=x0)
     elif method == "guided":
-        out = matting.smooth_guided(c, y, params["radius"], params["eps"])
+        out = matting.smooth_guided(c, y, params.radius, params.eps)
     elif method == "local_affine":
         out = matting.smooth_local_affine(
-            c, y, edge_radius=params["edge_radius"], edge_sigma=params["edge_sigma"]
+            c, y, edge_radius=params.edge_radius, edge_sigma=params.edge_sigma
         )
     else:
         raise PvstError(f"unknown postprocess method '{method}'")
@@ -263,8 +270,8 @@ def postprocess(
 def stylize_image(
     content: np.ndarray,
     style: np.ndarray,
-    params: dict,
-    seg_params: dict,
+    params: StylizeParams,
+    seg_params: SegmentationParams,
     content_mask=None,
     style_mask=None,
 ) -> tuple[np.ndarray, StylizedFrame]:
@@ -273,35 +280,35 @@ def stylize_image(
     from pvst.regions import segment_image
     from pvst.vgg import load_vgg19
 
-    device = pick_device(params["device"])
-    torch.manual_seed(params["seed"])
+    device = pick_device(params.device)
+    torch.manual_seed(params.seed)
     regions = segment_image(content, style, seg_params, content_mask, style_mask)
     used = regions.used()
     log.info("regions: %s", [regions.names[u] for u in used])
     start = time.perf_counter()
-    optimising = params["method"] == "optimise"
-    smoothing_needs_lap = params["postprocess"]["method"] == "closed_form"
-    need_lap = (optimising and params["lambda"] > 0) or smoothing_needs_lap
+    optimising = params.method == "optimise"
+    smoothing_needs_lap = params.postprocess.method == "closed_form"
+    need_lap = (optimising and params.lambda_ > 0) or smoothing_needs_lap
     bands = matting.laplacian_bands(content) if need_lap else None
     lap = matting.bands_to_csr(bands, 1) if smoothing_needs_lap else None
     coloured = None
-    if params["method"] == "colour" or params["init"]["first"] == "colour":
-        cp = params["colour"]
+    if params.method == "colour" or params.init.first == "colour":
+        cp = params.colour
         coloured = colour.transfer(
             content,
             style,
             regions.labels,
             regions.style_labels,
             used,
-            cp["feather"],
-            cp["steps"],
+            cp.feather,
+            cp.steps,
             regions.whole,
         )
     if not optimising:
         result = colour_only(coloured, device, time.perf_counter() - start)
-        return postprocess(result.image, content, params["postprocess"], lap), result
-    vgg = load_vgg19(params["vgg"], params["pooling"], device)
-    style_layers = [k for k, v in params["style_layers"].items() if v > 0]
+        return postprocess(result.image, content, params.postprocess, lap), result
+    vgg = load_vgg19(params.vgg, params.pooling, device)
+    style_layers = [k for k, v in params.style_layers.items() if v > 0]
     targets = style_targets(vgg, style, regions.style_masks(), style_layers, device)
     objective = Objective(
         vgg,
@@ -310,11 +317,11 @@ def stylize_image(
         targets,
         regions.masks(),
         None,
-        matting.BandLaplacian(bands, 1, device) if params["lambda"] > 0 else None,
+        matting.BandLaplacian(bands, 1, device) if params.lambda_ > 0 else None,
     )
-    x0 = initial(content, params["init"]["first"], coloured, params["seed"], device)
-    result = optimise(objective, x0, params["iterations"]["first"], params, what="image")
-    return postprocess(result.image, content, params["postprocess"], lap), result
+    x0 = initial(content, params.init.first, coloured, params.seed, device)
+    result = optimise(objective, x0, params.iterations.first, params, what="image")
+    return postprocess(result.image, content, params.postprocess, lap), result
 
 
 def colour_only(coloured: np.ndarray, device: torch.device, seconds: float) -> StylizedFrame:
@@ -323,11 +330,13 @@ def colour_only(coloured: np.ndarray, device: torch.device, seconds: float) -> S
     return StylizedFrame(image, to_tensor(image, device), [], 0, seconds)
 
 
-def content_target(content: np.ndarray, coloured: np.ndarray | None, params: dict) -> np.ndarray:
+def content_target(
+    content: np.ndarray, coloured: np.ndarray | None, params: StylizeParams
+) -> np.ndarray:
     """What the content loss holds the frame to: the content, or (`content_target: colour`)
     the content after the colour transfer, whose relu4_2 features keep the structure without
     pulling the colours back to the content's."""
-    if params["content_target"] == "colour" and coloured is not None:
+    if params.content_target == "colour" and coloured is not None:
         return coloured
     return content
 

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from pvst import colour, media, metrics, stylize
+from pvst.params import SegmentationParams, StylizeParams
 from pvst.pipeline import config, samples
 
 
@@ -54,7 +55,10 @@ def test_the_colour_method_moves_the_look_and_stays_photographic():
     params = {**config.defaults("stylize"), "method": "colour"}
     params["postprocess"] = {**params["postprocess"], "method": "none"}
     out, res = stylize.stylize_image(
-        content, style, params, {**config.defaults("segmentation"), "method": "none"}
+        content,
+        style,
+        StylizeParams.of(params),
+        SegmentationParams.of({**config.defaults("segmentation"), "method": "none"}),
     )
     assert res.evaluations == 0 and out.dtype == np.uint8 and out.shape == content.shape
     before = metrics.colour_distance(content, style)

@@ -119,3 +119,61 @@ def test_command_line_strings_are_coerced_when_asked():
     assert cfg["frames"]["upscale"] is True
     with pytest.raises(ConfigError, match=r"frames\.size: expected integer, got 'big'"):
         config.validate({"frames": {"size": "big"}}, coerce=True)
+
+
+# -- the typed, frozen records of the sections ---------------------------------------------------
+def test_the_params_module_is_generated_from_the_schema():
+    """pvst/params.py says what the schema says; a key added to the schema without
+    regenerating fails here."""
+    import ast
+
+    from pvst.pipeline import params_code
+
+    committed = ast.dump(ast.parse(params_code.MODULE.read_text()))
+    assert committed == ast.dump(ast.parse(params_code.render())), (
+        "pvst/params.py is stale: run `python -m pvst.pipeline.params_code`"
+    )
+
+
+def test_every_section_of_every_variant_round_trips_through_its_record():
+    """A record gives back exactly the section it was built from (keys hash the section, so a
+    changed value or order would change every artifact key)."""
+    from pvst.params import SECTIONS, record
+    from pvst.pipeline.store import canonical
+
+    cfg = config.load(REPO / "config" / "config.yaml")
+    seen = 0
+    for video in ["", *cfg["videos"]]:
+        for variant in config.variant_names(cfg):
+            for name in config.section_names():
+                section = config.section(cfg, name, video, variant)
+                rec = record(name, section)
+                assert rec.to_dict() == section and canonical(rec.to_dict()) == canonical(section)
+                seen += 1
+    assert seen >= 3 * len(config.section_names())
+    train = config.defaults("cyclegan_train")
+    assert record("cyclegan_train", train).to_dict() == train
+    assert set(config.section_names()) < set(SECTIONS)
+
+
+def test_records_are_typed_frozen_and_exact_about_keys():
+    import dataclasses
+
+    from pvst.params import FlowParams, StylizeParams
+
+    section = config.defaults("stylize")
+    p = StylizeParams.of(section)
+    assert p.lambda_ == section["lambda"] and p.iterations.first == section["iterations"]["first"]
+    assert p.postprocess.method == "none" and dict(p.style_layers) == section["style_layers"]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        p.alpha = 0
+    with pytest.raises(TypeError):
+        p.content_layers["relu5_1"] = 1.0
+    flow = FlowParams.of(config.defaults("flow"))
+    assert flow.long_term == (1, 2, 4) and flow.tvl1.to_dict()["lambda"] == 0.15
+    section["iterations"]["first"] = 1  # the record took copies: nothing reaches it
+    assert p.iterations.first == 100
+    with pytest.raises(ValueError, match="StylizeIterations: missing later"):
+        StylizeParams.of({**config.defaults("stylize"), "iterations": {"first": 3}})
+    with pytest.raises(ValueError, match="FlowParams: unknown colour"):
+        FlowParams.of({**config.defaults("flow"), "colour": 1})

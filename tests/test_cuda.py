@@ -6,12 +6,23 @@ import pytest
 import torch
 
 from pvst import matting, media, stylize
+from pvst.params import SegmentationParams, StylizeParams
 from pvst.pipeline import config, samples
 
 pytestmark = [
     pytest.mark.cuda,
     pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine"),
 ]
+
+
+def on_cuda(first: int) -> StylizeParams:
+    """The default stylize section on CUDA with a budget of `first` evaluations."""
+    section = config.defaults("stylize")
+    section["device"], section["iterations"]["first"] = "cuda", first
+    return StylizeParams.of(section)
+
+
+SEGMENTATION = SegmentationParams.of(config.defaults("segmentation"))
 
 
 @pytest.fixture(scope="module")
@@ -37,8 +48,7 @@ def test_band_laplacian_on_the_gpu_equals_the_cpu(pair):
 
 def test_image_mode_on_the_gpu_takes_the_look(pair):
     content, style = (media.resize_image(im, (128, 96)) for im in pair)
-    params = {**config.defaults("stylize"), "device": "cuda", "iterations": {"first": 30}}
-    image, result = stylize.stylize_image(content, style, params, config.defaults("segmentation"))
+    image, result = stylize.stylize_image(content, style, on_cuda(30), SEGMENTATION)
     assert image.shape == content.shape and result.x.device.type == "cuda"
     assert np.isfinite(result.losses).all() and result.losses[-1] < result.losses[0]
 
@@ -49,11 +59,11 @@ def test_memory_estimate_covers_the_measured_peak(pair, side):
     optimisation (printed, for the device check's summary)."""
     h = side * 3 // 4
     content, style = (media.resize_image(im, (side, h)) for im in pair)
-    params = {**config.defaults("stylize"), "device": "cuda", "iterations": {"first": 5}}
+    params = on_cuda(5)
     torch.cuda.empty_cache()
     torch.cuda.reset_peak_memory_stats()
     base = torch.cuda.memory_allocated()
-    stylize.stylize_image(content, style, params, config.defaults("segmentation"))
+    stylize.stylize_image(content, style, params, SEGMENTATION)
     peak = torch.cuda.max_memory_allocated() - base
     estimate = stylize.estimate_bytes(h, side, params)
     print(f"memory {side}×{h}: estimate {estimate / 1e9:.2f} GB, measured peak {peak / 1e9:.2f} GB")

@@ -7,6 +7,7 @@ from PIL import Image
 
 from pvst import cyclegan, media
 from pvst.errors import PvstError
+from pvst.params import CycleganParams
 from pvst.pipeline import samples
 from pvst.stages import cyclegan as cyclegan_stage
 from pvst.stages import cyclegan_train
@@ -102,7 +103,9 @@ def test_stage_translates_every_frame_at_a_multiple_of_4(tmp_path, tiny_clip, ra
     path, _ = random_checkpoint
     frames = np.stack(list(media.read_frames(tiny_clip, (66, 30))))[:5]
     save(tmp_path / "frames.h5", frames, fps=25)
-    params = {"checkpoint": str(path), "batch": 2, "multiple": 4, "device": "cpu"}
+    params = CycleganParams.of(
+        {"checkpoint": str(path), "batch": 2, "multiple": 4, "device": "cpu"}
+    )
     cyclegan_stage.run(tmp_path / "frames.h5", path, tmp_path / "cg.h5", params)
     with Frames(tmp_path / "cg.h5", stage="cyclegan") as out:
         assert len(out) == 5 and out.size == (64, 32) and out.fps == 25

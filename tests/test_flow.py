@@ -8,12 +8,13 @@ import torch
 
 from pvst import flow, media
 from pvst.errors import ArtifactError, PvstError
+from pvst.params import FlowParams
 from pvst.pipeline import config, samples
 from pvst.stages import flow as flow_stage
 from pvst.stages.frames import save
 from pvst.warp import warp_numpy, warp_torch
 
-PARAMS = config.defaults("flow")
+PARAMS = FlowParams.of(config.defaults("flow"))
 
 
 @pytest.fixture(scope="module")

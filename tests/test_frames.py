@@ -3,13 +3,14 @@ import pytest
 
 from pvst import media
 from pvst.errors import MediaError
+from pvst.params import AssembleParams, FramesParams
 from pvst.pipeline import samples, store
 from pvst.stages import assemble, frames
 from pvst.stages.frames import Frames
 from tests.conftest import ffmpeg
 
 PARAMS = {"size": 96, "upscale": False, "start": 0, "max_frames": None, "step": 1}
-ASSEMBLE = {"crf": 18, "preset": "fast", "gif_width": 64, "gif_fps": 12}
+ASSEMBLE = AssembleParams.of({"crf": 18, "preset": "fast", "gif_width": 64, "gif_fps": 12})
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -38,7 +39,7 @@ def test_probe_real_samples():
 
 def test_extract_writes_frames_with_metadata(tmp_path, tiny_clip):
     out = tmp_path / "frames-k.h5"
-    n = frames.extract(tiny_clip, out, PARAMS, key="k")
+    n = frames.extract(tiny_clip, out, FramesParams.of(PARAMS), key="k")
     assert n == 12
     with Frames(out, params=PARAMS) as fr:
         assert len(fr) == 12
@@ -51,26 +52,28 @@ def test_extract_writes_frames_with_metadata(tmp_path, tiny_clip):
 
 def test_range_and_step(tmp_path, tiny_clip):
     out = tmp_path / "f.h5"
-    n = frames.extract(tiny_clip, out, {**PARAMS, "start": 2, "step": 3, "max_frames": 3})
+    n = frames.extract(
+        tiny_clip, out, FramesParams.of({**PARAMS, "start": 2, "step": 3, "max_frames": 3})
+    )
     assert n == 3
     with Frames(out) as fr, store.open_artifact(out, "frames") as f:
         assert fr.fps == pytest.approx(25 / 3)
         assert list(f["source_index"][()]) == [2, 5, 8]
     full = tmp_path / "all.h5"
-    frames.extract(tiny_clip, full, PARAMS)
+    frames.extract(tiny_clip, full, FramesParams.of(PARAMS))
     with Frames(out) as part, Frames(full) as whole:
         np.testing.assert_array_equal(part[1], whole[5])
 
 
 def test_round_trip_decode_assemble_decode(tmp_path, tiny_clip):
     first = tmp_path / "a.h5"
-    frames.extract(tiny_clip, first, PARAMS)
+    frames.extract(tiny_clip, first, FramesParams.of(PARAMS))
     mp4 = tmp_path / "out.mp4"
     assert assemble.to_video(first, mp4, ASSEMBLE) == 12
     info = media.probe(mp4)
     assert info.codec == "h264" and (info.width, info.height) == (96, 40)
     second = tmp_path / "b.h5"
-    frames.extract(mp4, second, PARAMS)
+    frames.extract(mp4, second, FramesParams.of(PARAMS))
     with Frames(first) as a, Frames(second) as b:
         assert len(a) == len(b) and a.size == b.size and b.fps == pytest.approx(25)
         assert min(psnr(a[i], b[i]) for i in range(len(a))) > 32
@@ -78,7 +81,7 @@ def test_round_trip_decode_assemble_decode(tmp_path, tiny_clip):
 
 def test_side_by_side_and_gif(tmp_path, tiny_clip, rocket_file):
     art = tmp_path / "a.h5"
-    frames.extract(tiny_clip, art, PARAMS)
+    frames.extract(tiny_clip, art, FramesParams.of(PARAMS))
     sbs = tmp_path / "sbs.mp4"
     assemble.to_side_by_side(art, art, rocket_file, sbs, ASSEMBLE)
     info = media.probe(sbs)
@@ -104,7 +107,7 @@ def test_odd_source_size_gives_even_frames(tmp_path, bikes_file):
         str(odd),
     )
     out = tmp_path / "f.h5"
-    frames.extract(odd, out, {**PARAMS, "size": 75})
+    frames.extract(odd, out, FramesParams.of({**PARAMS, "size": 75}))
     with Frames(out) as fr:
         w, h = fr.size
         assert w % 2 == 0 and h % 2 == 0 and len(fr) == 3
@@ -132,7 +135,7 @@ def test_bad_input_gives_clear_error_and_no_output(tmp_path, tiny_clip, rocket_f
         "image": "a still image, not a video",
     }[case]
     with pytest.raises(MediaError, match=expected) as err:
-        frames.extract(src, out, params)
+        frames.extract(src, out, FramesParams.of(params))
     assert str(src) in str(err.value)
     assert not out.exists()
     assert not list(tmp_path.glob(".frames.h5*"))

@@ -6,6 +6,7 @@ from pymatting import cf_laplacian
 
 from pvst import matting, media
 from pvst.errors import PvstError
+from pvst.params import LaplacianParams
 from pvst.pipeline import samples
 from pvst.stages import laplacian as laplacian_stage
 from pvst.stages.frames import save
@@ -145,9 +146,9 @@ def test_stage_parts_merge_and_read_back(tmp_path, photo):
     params = {"eps": 1e-7, "radius": 1}
     parts = [tmp_path / "a.h5", tmp_path / "b.h5"]
     for i, p in enumerate(parts):
-        laplacian_stage.compute_part(fpath, p, params, i, 2)
+        laplacian_stage.compute_part(fpath, p, LaplacianParams.of({**params, "chunks": 2}), i, 2)
     out = tmp_path / "lap.h5"
-    laplacian_stage.merge(fpath, parts, out, params)
+    laplacian_stage.merge(fpath, parts, out, LaplacianParams.of({**params, "chunks": 2}))
     with laplacian_stage.Laplacians(out, params=params) as laps:
         assert len(laps) == 3
         for t in range(3):

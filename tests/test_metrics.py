@@ -5,13 +5,16 @@ import pytest
 import torch
 
 from pvst import matting, media, metrics
+from pvst.params import EvaluateParams, FlowParams
 from pvst.pipeline import config, samples
 from pvst.stages import evaluate
 from pvst.stages import flow as flow_stage
 from pvst.stages.frames import save
 from pvst.vgg import load_vgg19
 
-FLOW = {**config.defaults("flow"), "method": "dis", "long_term": [1], "blur_sigma": 0.0}
+FLOW = FlowParams.of(
+    {**config.defaults("flow"), "method": "dis", "long_term": [1], "blur_sigma": 0.0}
+)
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +77,7 @@ def test_evaluate_writes_metrics_with_units_and_the_table(panning, tmp_path, roc
     d, frames = panning
     out = tmp_path / "stylized.h5"
     save(out, np.clip(frames.astype(int) + 20, 0, 255).astype(np.uint8), fps=25, stage="stylize")
-    params = {**config.defaults("evaluate"), "samples": 2, "flow_method_used": "dis"}
+    params = EvaluateParams.of({**config.defaults("evaluate"), "samples": 2})
     m = evaluate.evaluate(
         d / "frames.h5",
         out,
@@ -84,6 +87,7 @@ def test_evaluate_writes_metrics_with_units_and_the_table(panning, tmp_path, roc
         tmp_path / "m.json",
         params,
         {"video": "pan", "variant": "x"},
+        flow_method="dis",
     )
     on_disk = json.loads((tmp_path / "m.json").read_text())
     assert on_disk == json.loads(json.dumps(m))

@@ -7,6 +7,7 @@ from PIL import Image
 
 from pvst import media, segmentation
 from pvst.errors import PvstError
+from pvst.params import FlowParams, SegmentationAuto, SegmentationParams
 from pvst.pipeline import config, samples
 from pvst.regions import masks, segment_image
 from pvst.segmentation import COLOUR_NAMES
@@ -153,7 +154,9 @@ def test_auto_regions_separate_sky_and_ground_consistently(rocket):
     params = {**SEG["auto"], "regions": 2}
     style = media.resize_image(rocket[:, 320:], (160, 214))  # right half of the photo
     content = media.resize_image(rocket[:, :320], (160, 214))  # left half, another view
-    clusters = segmentation.JointClusters(params, load_vgg19()).fit(style, [content])
+    clusters = segmentation.JointClusters(SegmentationAuto.of(params), load_vgg19()).fit(
+        style, [content]
+    )
     c_lab = clusters.costs(content).argmin(-1)
     s_lab = clusters.costs(style).argmin(-1)
     sky_c, ground_c = np.bincount(c_lab[10:60].ravel()).argmax(), c_lab[-12:].ravel()
@@ -175,7 +178,7 @@ def test_auto_regions_match_what_things_are_not_their_colour(photo):
     image = media.resize_image(media.read_image(samples.source(photo)), (128, 128))
     cast = np.clip(image[..., ::-1] * np.array([0.5, 0.7, 1.2]) + [0, 10, 30], 0, 255)
     keep_all = {**SEG, "auto": {**SEG["auto"], "match": {"area_ratio": 0, "margin": -2}}}
-    regions = segment_image(cast.astype(np.uint8), image, keep_all)
+    regions = segment_image(cast.astype(np.uint8), image, SegmentationParams.of(keep_all))
     assert len(np.unique(regions.labels)) == SEG["auto"]["regions"]
     assert np.mean(regions.labels == regions.style_labels) > 0.9  # measured 0.965 and 0.976
 
@@ -186,7 +189,7 @@ def clip(tmp_path_factory, bikes_file):
     d = tmp_path_factory.mktemp("segclip")
     frames = np.stack(list(media.read_frames(bikes_file, (128, 54), start=140, count=40)))
     save(d / "frames.h5", frames, fps=25)
-    params = {**config.defaults("flow"), "long_term": [1]}
+    params = FlowParams.of({**config.defaults("flow"), "long_term": [1]})
     flow_stage.compute_part(d / "frames.h5", d / "p.h5", params, 0, 1)
     flow_stage.merge(d / "frames.h5", [d / "p.h5"], d / "flow.h5", params)
     return d, frames
@@ -213,13 +216,21 @@ def test_auto_labels_are_stable_along_the_flow(clip, rocket_file):
     # these frames without a good counterpart in the photo to one whole-photo label)
     keep_all = {**SEG, "auto": {**SEG["auto"], "match": {"area_ratio": 0, "margin": -2}}}
     stable = d / "seg.h5"
-    segment_stage.run(d / "frames.h5", d / "flow.h5", rocket_file, stable, keep_all)
+    segment_stage.run(
+        d / "frames.h5", d / "flow.h5", rocket_file, stable, SegmentationParams.of(keep_all)
+    )
     free = d / "seg0.h5"
     segment_stage.run(
-        d / "frames.h5", d / "flow.h5", rocket_file, free, {**keep_all, "stability": 0}
+        d / "frames.h5",
+        d / "flow.h5",
+        rocket_file,
+        free,
+        SegmentationParams.of({**keep_all, "stability": 0}),
     )
     judged = d / "seg1.h5"
-    segment_stage.run(d / "frames.h5", d / "flow.h5", rocket_file, judged, SEG)
+    segment_stage.run(
+        d / "frames.h5", d / "flow.h5", rocket_file, judged, SegmentationParams.of(SEG)
+    )
     # Bound: label borders cover about 6% of these frames, and sub-pixel motion may flip
     # border pixels; under 2% means interiors do not flicker and most borders hold.
     # Measured: 1.3% with the default stability, 6.5% without it (bikes at 192 px).
@@ -259,7 +270,9 @@ def test_masks_method_with_fallback_and_none(clip, tmp_path, rocket_file, caplog
     }
     out = tmp_path / "seg.h5"
     with caplog.at_level(logging.WARNING):
-        fallbacks = segment_stage.run(d / "frames.h5", d / "flow.h5", rocket_file, out, params)
+        fallbacks = segment_stage.run(
+            d / "frames.h5", d / "flow.h5", rocket_file, out, SegmentationParams.of(params)
+        )
     red, blue = COLOUR_NAMES.index("red"), COLOUR_NAMES.index("blue")
     assert fallbacks == {red: blue}  # the largest style label
     assert "label 'red' is in the content but not (enough) in the style photo" in caplog.text
@@ -270,14 +283,24 @@ def test_masks_method_with_fallback_and_none(clip, tmp_path, rocket_file, caplog
         assert m.shape == (2, 54, 128) and np.allclose(m.sum(0), 1)
     dropped = tmp_path / "drop.h5"
     segment_stage.run(
-        d / "frames.h5", d / "flow.h5", rocket_file, dropped, {**params, "fallback": "drop"}
+        d / "frames.h5",
+        d / "flow.h5",
+        rocket_file,
+        dropped,
+        SegmentationParams.of({**params, "fallback": "drop"}),
     )
     with segment_stage.Segmentation(dropped) as seg:
         assert seg.fallbacks == {red: -1} and red not in seg.used_labels()
         assert red in np.unique(seg.labels(0))
 
     none = tmp_path / "none.h5"
-    segment_stage.run(d / "frames.h5", d / "flow.h5", rocket_file, none, {**SEG, "method": "none"})
+    segment_stage.run(
+        d / "frames.h5",
+        d / "flow.h5",
+        rocket_file,
+        none,
+        SegmentationParams.of({**SEG, "method": "none"}),
+    )
     with segment_stage.Segmentation(none) as seg:
         assert seg.names == ["all"] and seg.used_labels() == [0]
     with pytest.raises(PvstError, match="needs both `content`"):
@@ -286,7 +309,7 @@ def test_masks_method_with_fallback_and_none(clip, tmp_path, rocket_file, caplog
             d / "flow.h5",
             rocket_file,
             tmp_path / "x.h5",
-            {**SEG, "method": "masks"},
+            SegmentationParams.of({**SEG, "method": "masks"}),
         )
 
 
@@ -352,7 +375,7 @@ def test_regions_without_a_counterpart_take_the_whole_photo(rocket, caplog):
     style = media.resize_image(rocket, (214, 134))
     params = {**SEG, "auto": {**SEG["auto"], "regions": 3}}
     with caplog.at_level(logging.INFO, logger="pvst.regions"):
-        regions = segment_image(content, style, params)
+        regions = segment_image(content, style, SegmentationParams.of(params))
     assert "similarity" in caplog.text  # every match is reported
     assert regions.whole is not None and regions.names[regions.whole] == segmentation.WHOLE
     road = regions.labels[80:]
@@ -362,4 +385,4 @@ def test_regions_without_a_counterpart_take_the_whole_photo(rocket, caplog):
     assert regions.style_masks()[k].min() == 1.0  # its style side is the whole photo
     assert regions.masks()[k][80:].mean() > 0.9
     strict = {**params, "auto": {**params["auto"], "match": {"area_ratio": 0, "margin": -2}}}
-    assert segment_image(content, style, strict).whole is None
+    assert segment_image(content, style, SegmentationParams.of(strict)).whole is None

@@ -7,6 +7,7 @@ import torch
 from pvst import cli, losses, media, optim, stylize
 from pvst.device import pick_device
 from pvst.errors import ArtifactError, PvstError
+from pvst.params import FlowParams, LaplacianParams, SegmentationParams, StylizeParams
 from pvst.pipeline import config, samples
 from pvst.stages import flow as flow_stage
 from pvst.stages import laplacian as laplacian_stage
@@ -165,7 +166,8 @@ def objective_for(
         np.ones((1, *content.shape[:2]), np.float32) if content_masks is None else content_masks
     )
     style_masks = np.ones((1, *style.shape[:2]), np.float32) if style_masks is None else style_masks
-    layers = [k for k, v in params["style_layers"].items() if v > 0]
+    params = StylizeParams.of(params)
+    layers = [k for k, v in params.style_layers.items() if v > 0]
     targets = stylize.style_targets(vgg, style, style_masks, layers, torch.device("cpu"))
     return stylize.Objective(vgg, params, content, targets, content_masks, temporal, lap)
 
@@ -177,7 +179,10 @@ def test_optimisation_lowers_the_total_loss(vgg, pictures):
     lap = matting.BandLaplacian(matting.laplacian_bands(content), 1)
     obj = objective_for(vgg, content, style, STYLIZE, lap=lap)
     res = stylize.optimise(
-        obj, stylize.to_tensor(content, torch.device("cpu")), 30, {**STYLIZE, "tolerance": 0}
+        obj,
+        stylize.to_tensor(content, torch.device("cpu")),
+        30,
+        StylizeParams.of({**STYLIZE, "tolerance": 0}),
     )
     assert res.evaluations == 30
     assert res.losses[-1] < 0.5 * res.losses[0]
@@ -200,7 +205,9 @@ def test_a_masked_style_loss_changes_only_its_label(vgg, pictures):
     style_left = np.zeros((1, 43, 64), np.float32)
     style_left[0, :, :32] = 1
     obj = objective_for(vgg, content, style, params, left, style_left)
-    res = stylize.optimise(obj, stylize.to_tensor(content, torch.device("cpu")), 20, params)
+    res = stylize.optimise(
+        obj, stylize.to_tensor(content, torch.device("cpu")), 20, StylizeParams.of(params)
+    )
     change = np.abs(res.image.astype(int) - content.astype(int)).max(-1)
     assert change[:, :30].mean() > 5  # the label moved towards the rocket's colours
     # the rest did not: relu1_1 sees 3×3, and its mask is averaged over 3×3 once, so the
@@ -217,7 +224,7 @@ def test_the_temporal_term_pulls_towards_the_warped_previous_frame(vgg, pictures
     temporal = stylize.Temporal([previous], [weight], [1.0])
     obj = objective_for(vgg, content, style, params, temporal=temporal)
     x0 = stylize.to_tensor(content, torch.device("cpu"))
-    res = stylize.optimise(obj, x0, 30, params)
+    res = stylize.optimise(obj, x0, 30, StylizeParams.of(params))
     before = (x0 - previous)[..., :40].abs().mean()
     after = (res.x - previous)[..., :40].abs().mean()
     assert after < 0.05 * before
@@ -249,7 +256,9 @@ def test_lbfgs_backtracks_out_of_nan_and_never_rises():
 
 
 def test_nan_guard_redoes_the_frame_with_a_safer_setting(caplog):
-    params = {**STYLIZE, "tolerance": 0, "optimizer": {**STYLIZE["optimizer"], "safe_lr": 0.1}}
+    params = StylizeParams.of(
+        {**STYLIZE, "tolerance": 0, "optimizer": {**STYLIZE["optimizer"], "safe_lr": 0.1}}
+    )
     with caplog.at_level(logging.WARNING):  # a start outside the domain: NaN from the outset
         res = stylize.optimise(Exploding(), torch.full((1, 3, 4, 4), 200.0), 40, params, "t")
     assert res.retried and len(res.losses) == 40 and np.isfinite(res.losses[-1])
@@ -272,7 +281,12 @@ def test_no_budget_ends_above_the_start(budget):
     params = {**STYLIZE, "iterations": {"first": budget, "later": 1}, "tolerance": 0}
     params["postprocess"] = {**STYLIZE["postprocess"], "method": "none"}
     params["init"] = {**STYLIZE["init"], "first": "content"}
-    _, res = stylize.stylize_image(content, style, params, config.defaults("segmentation"))
+    _, res = stylize.stylize_image(
+        content,
+        style,
+        StylizeParams.of(params),
+        SegmentationParams.of(config.defaults("segmentation")),
+    )
     assert len(res.losses) == budget and res.losses[-1] <= res.losses[0]
     assert all(b <= a for a, b in zip(res.losses, res.losses[1:], strict=False))
 
@@ -293,17 +307,19 @@ def clip_artifacts(tmp_path_factory, bikes_file, rocket_file):
     a = list(media.read_frames(bikes_file, (64, 28), start=20, count=4))
     b = list(media.read_frames(bikes_file, (64, 28), start=40, count=4))  # after the cut at 30
     save(d / "frames.h5", np.stack(a + b), fps=25)
-    fl = {**config.defaults("flow"), "long_term": [1, 2]}
+    fl = FlowParams.of({**config.defaults("flow"), "long_term": [1, 2]})
     flow_stage.compute_part(d / "frames.h5", d / "fp.h5", fl, 0, 1)
     flow_stage.merge(d / "frames.h5", [d / "fp.h5"], d / "flow.h5", fl)
-    lp = config.defaults("laplacian")
+    lp = LaplacianParams.of(config.defaults("laplacian"))
     laplacian_stage.compute_part(d / "frames.h5", d / "lp.h5", lp, 0, 1)
     laplacian_stage.merge(d / "frames.h5", [d / "lp.h5"], d / "lap.h5", lp)
-    seg = {
-        **config.defaults("segmentation"),
-        "method": "auto",
-        "auto": {**config.defaults("segmentation")["auto"], "regions": 2},
-    }
+    seg = SegmentationParams.of(
+        {
+            **config.defaults("segmentation"),
+            "method": "auto",
+            "auto": {**config.defaults("segmentation")["auto"], "regions": 2},
+        }
+    )
     segment_stage.run(d / "frames.h5", d / "flow.h5", rocket_file, d / "seg.h5", seg)
     return d
 
@@ -325,7 +341,7 @@ def run_stage(d, out, params=FAST, **kw):
         d / "seg.h5",
         samples.source("styles/rocket.jpg"),
         out,
-        params,
+        StylizeParams.of(params),
         **kw,
     )
 
@@ -365,7 +381,7 @@ def test_shot_parts_merge_to_the_single_job_frames(clip_artifacts, tmp_path):
     assert sorted(done) == [0, 4, 4]
     merged = tmp_path / "merged.h5"
     inputs = {"frames": str(clip_artifacts / "frames.h5")}
-    stylize_stage.merge(parts[::-1], merged, FAST, "", inputs)
+    stylize_stage.merge(parts[::-1], merged, StylizeParams.of(FAST), "", inputs)
     with (
         Frames(whole, stage="stylize") as a,
         Frames(merged, stage="stylize") as b,
@@ -378,7 +394,7 @@ def test_shot_parts_merge_to_the_single_job_frames(clip_artifacts, tmp_path):
         assert sb.terms() == sa.terms()
     # parts that do not cover the clip are refused, naming what they cover
     with pytest.raises(ArtifactError, match=r"cover frames \[\(0, 4\)\], not 0..7"):
-        stylize_stage.merge(parts[:1], tmp_path / "short.h5", FAST, "", inputs)
+        stylize_stage.merge(parts[:1], tmp_path / "short.h5", StylizeParams.of(FAST), "", inputs)
 
 
 def test_shot_ranges_keep_shots_whole():

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pvst.errors import PvstError
+from pvst.frozen import Frozen
 from pvst.pipeline import config as cfgmod
 from pvst.pipeline import samples
 from pvst.pipeline.store import params_key
@@ -121,6 +122,11 @@ STAGES: dict[str, Stage] = {
     ),
     "cyclegan": Stage("cyclegan", ("frames", "checkpoint"), execution=("batch", "device")),
 }
+
+
+def recorded(stage: str, params: Frozen) -> dict:
+    """What an artifact of `stage` records of its parameters record: the part its key hashes."""
+    return STAGES[stage].keyed(params.to_dict())
 
 
 @dataclass(frozen=True)

@@ -11,12 +11,13 @@ import numpy as np
 from pvst import media
 from pvst.errors import ArtifactError
 from pvst.logs import progress
+from pvst.params import AssembleParams
 from pvst.stages.frames import Frames
 
 log = logging.getLogger(__name__)
 
 
-def to_video(artifact: str | Path, out: str | Path, params: dict) -> int:
+def to_video(artifact: str | Path, out: str | Path, params: AssembleParams) -> int:
     """Encode the frames of any frame-holding artifact to H.264 mp4 at its frame rate."""
     with Frames(artifact, stage=None) as frames:
         log.info(
@@ -25,10 +26,12 @@ def to_video(artifact: str | Path, out: str | Path, params: dict) -> int:
         return _encode(out, frames, len(frames), frames.fps, params, "encode")
 
 
-def _encode(out: str | Path, rows, count: int, fps: float, params: dict, what: str) -> int:
+def _encode(
+    out: str | Path, rows, count: int, fps: float, params: AssembleParams, what: str
+) -> int:
     """Write rows (H×W×3 uint8) as H.264 mp4 with the assemble section's quality."""
     n = media.write_video(
-        out, progress(rows, count, what, "frame"), fps, crf=params["crf"], preset=params["preset"]
+        out, progress(rows, count, what, "frame"), fps, crf=params.crf, preset=params.preset
     )
     log.info("wrote %s (%d frames)", out, n)
     return n
@@ -89,7 +92,7 @@ def to_side_by_side(
     output_artifact: str | Path,
     style_file: str | Path | None,
     out: str | Path,
-    params: dict,
+    params: AssembleParams,
     caption: str = "output",
 ) -> int:
     """Encode input | output | style (when a style photo is given) as one mp4."""
@@ -99,9 +102,9 @@ def to_side_by_side(
         return _encode(out, rows, len(outs), outs.fps, params, "side-by-side")
 
 
-def to_gif(artifact: str | Path, out: str | Path, params: dict) -> None:
-    """An animated GIF, resampled to params['gif_fps'] and params['gif_width']."""
+def to_gif(artifact: str | Path, out: str | Path, params: AssembleParams) -> None:
+    """An animated GIF, resampled to `params.gif_fps` frames a second, `params.gif_width` wide."""
     with Frames(artifact, stage=None) as frames:
-        keep = max(1, round(frames.fps / params["gif_fps"]))
-        media.write_gif(out, frames[::keep], frames.fps / keep, params["gif_width"])
+        keep = max(1, round(frames.fps / params.gif_fps))
+        media.write_gif(out, frames[::keep], frames.fps / keep, params.gif_width)
     log.info("wrote %s", out)

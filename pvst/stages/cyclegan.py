@@ -12,6 +12,8 @@ from pvst import media
 from pvst.cyclegan import load_generator, multiple_of, translate
 from pvst.device import pick_device
 from pvst.logs import progress
+from pvst.params import CycleganParams
+from pvst.pipeline.plan import recorded
 from pvst.pipeline.store import create, create_stack, set_attrs
 from pvst.stages.frames import Frames
 
@@ -20,26 +22,30 @@ STAGE = "cyclegan"
 
 
 def run(
-    frames_path: str | Path, checkpoint: str | Path, out: str | Path, params: dict, key: str = ""
+    frames_path: str | Path,
+    checkpoint: str | Path,
+    out: str | Path,
+    params: CycleganParams,
+    key: str = "",
 ) -> None:
     """The stage: every frame through the generator, at the working size rounded to a
     multiple of 4."""
     started = time.perf_counter()
-    device = pick_device(params["device"])
+    device = pick_device(params.device)
     net = load_generator(checkpoint, device)
     with Frames(frames_path) as frames:
         n, size = len(frames), frames.size
-        w, h = multiple_of(size, params["multiple"])
+        w, h = multiple_of(size, params.multiple)
         log.info("translating %d frames at %d×%d with %s on %s", n, w, h, checkpoint, device)
         with create(
             out,
             STAGE,
-            params,
+            recorded(STAGE, params),
             key,
             inputs={"frames": str(frames_path), "checkpoint": str(checkpoint)},
         ) as f:
             ds = create_stack(f, "frames", (n, h, w, 3), np.uint8)
-            batch = params["batch"]
+            batch = params.batch
             for i in progress(range(0, n, batch), -(-n // batch), "cyclegan", "batch"):
                 chunk = np.stack(
                     [media.resize_image(frames[t], (w, h)) for t in range(i, min(n, i + batch))]

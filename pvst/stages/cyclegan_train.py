@@ -14,7 +14,9 @@ from __future__ import annotations
 import json
 import logging
 import random
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -25,6 +27,7 @@ from pvst.atomic import atomic_path
 from pvst.cyclegan import NLayerDiscriminator, ResnetGenerator, from_model, to_model
 from pvst.errors import PvstError
 from pvst.logs import progress
+from pvst.params import CycleganTrainParams
 from pvst.pipeline import config
 
 log = logging.getLogger(__name__)
@@ -99,21 +102,23 @@ class Images:
 
 
 class Trainer:
-    def __init__(self, a: Images, b: Images, out: Path, params: dict, device) -> None:
+    def __init__(
+        self, a: Images, b: Images, out: Path, params: CycleganTrainParams, device
+    ) -> None:
         self.a, self.b, self.out, self.p, self.device = a, b, out, params, device
-        torch.manual_seed(params["seed"])
-        self.rng = random.Random(params["seed"])
+        torch.manual_seed(params.seed)
+        self.rng = random.Random(params.seed)
         self.G_A, self.G_B = ResnetGenerator().to(device), ResnetGenerator().to(device)
         self.D_A, self.D_B = NLayerDiscriminator().to(device), NLayerDiscriminator().to(device)
-        betas = (params["beta1"], 0.999)
+        betas = (params.beta1, 0.999)
         self.opt_G = torch.optim.Adam(
-            [*self.G_A.parameters(), *self.G_B.parameters()], lr=params["lr"], betas=betas
+            [*self.G_A.parameters(), *self.G_B.parameters()], lr=params.lr, betas=betas
         )
         self.opt_D = torch.optim.Adam(
-            [*self.D_A.parameters(), *self.D_B.parameters()], lr=params["lr"], betas=betas
+            [*self.D_A.parameters(), *self.D_B.parameters()], lr=params.lr, betas=betas
         )
-        self.pool_A = ImagePool(params["pool"], self.rng)  # fakes of domain B, for D_A
-        self.pool_B = ImagePool(params["pool"], self.rng)
+        self.pool_A = ImagePool(params.pool, self.rng)  # fakes of domain B, for D_A
+        self.pool_B = ImagePool(params.pool, self.rng)
         self.epoch, self.step = 0, 0
         self.mse, self.l1 = nn.MSELoss(), nn.L1Loss()
 
@@ -134,7 +139,7 @@ class Trainer:
             "pool_B": self.pool_B.images,
             "epoch": self.epoch,
             "step": self.step,
-            "params": json.dumps(self.p, default=str),
+            "params": json.dumps(self.p.to_dict()),
             "rng": self.rng.getstate(),
             "torch_rng": torch.get_rng_state(),
         }
@@ -162,16 +167,16 @@ class Trainer:
     # -- training -----------------------------------------------------------------------------
     def learning_rate(self, epoch: int) -> float:
         """Constant for `epochs`, then linearly down towards zero over `decay_epochs`."""
-        decay = max(0, epoch - self.p["epochs"]) / float(self.p["decay_epochs"] + 1)
-        return self.p["lr"] * (1.0 - decay)
+        decay = max(0, epoch - self.p.epochs) / float(self.p.decay_epochs + 1)
+        return self.p.lr * (1.0 - decay)
 
     def batch(self, domain: Images, start: int, random_pick: bool) -> torch.Tensor:
-        n = self.p["batch"]
+        n = self.p.batch
         idx = [self.rng.randrange(len(domain)) if random_pick else start + k for k in range(n)]
         return to_model(np.stack([domain.sample(i, self.rng) for i in idx]), self.device)
 
     def train_step(self, real_A: torch.Tensor, real_B: torch.Tensor) -> dict[str, float]:
-        lam_c, lam_i = self.p["lambda_cycle"], self.p["lambda_identity"]
+        lam_c, lam_i = self.p.lambda_cycle, self.p.lambda_identity
         for d in (self.D_A, self.D_B):
             d.requires_grad_(False)
         fake_B, fake_A = self.G_A(real_A), self.G_B(real_B)
@@ -217,8 +222,8 @@ class Trainer:
         media.write_image(self.out / "samples" / f"epoch_{self.epoch:03d}.png", grid)
 
     def run(self) -> list[dict]:
-        total_epochs = self.p["epochs"] + self.p["decay_epochs"]
-        per_epoch = max(len(self.a), len(self.b)) // self.p["batch"] or 1
+        total_epochs = self.p.epochs + self.p.decay_epochs
+        per_epoch = max(len(self.a), len(self.b)) // self.p.batch or 1
         history = []
         log_file = self.out / "losses.jsonl"
         while self.epoch < total_epochs:
@@ -236,7 +241,7 @@ class Trainer:
             )
             real_A = real_B = None
             for i in bar:
-                real_A = self.batch(self.a, i * self.p["batch"], random_pick=False)
+                real_A = self.batch(self.a, i * self.p.batch, random_pick=False)
                 real_B = self.batch(self.b, 0, random_pick=True)
                 record = {
                     "epoch": self.epoch,
@@ -248,13 +253,13 @@ class Trainer:
                 with open(log_file, "a") as f:
                     f.write(json.dumps(record) + "\n")
                 self.step += 1
-                if self.p["max_steps"] and self.step >= self.p["max_steps"]:
+                if self.p.max_steps and self.step >= self.p.max_steps:
                     self.save()
                     return history
-            if real_A is not None and (self.epoch + 1) % self.p["sample_every"] == 0:
+            if real_A is not None and (self.epoch + 1) % self.p.sample_every == 0:
                 self.sample(real_A[:1], real_B[:1])
             self.epoch += 1
-            if self.epoch % self.p["save_every"] == 0 or self.epoch == total_epochs:
+            if self.epoch % self.p.save_every == 0 or self.epoch == total_epochs:
                 self.save()
             if history:
                 last = history[-1]
@@ -273,29 +278,31 @@ class Trainer:
         return history
 
 
-def train(a_source: str | Path, b_source: str | Path, out: str | Path, params: dict) -> list[dict]:
-    """Train (or resume training) a CycleGAN between two domains; returns the loss records of
-    the steps run now."""
+def train(
+    a_source: str | Path, b_source: str | Path, out: str | Path, settings: Mapping[str, Any]
+) -> list[dict]:
+    """Train (or resume training) a CycleGAN between two domains, with `settings` over the
+    cyclegan_train section's defaults; returns the loss records of the steps run now."""
     from pvst.device import pick_device
 
-    p = config.defaults("cyclegan_train")
-    unknown = sorted(set(params) - set(p))
+    defaults = config.defaults("cyclegan_train")
+    unknown = sorted(set(settings) - set(defaults))
     if unknown:
-        raise PvstError(f"cyclegan-train: unknown settings {unknown} (known: {sorted(p)})")
-    p.update(params)
+        raise PvstError(f"cyclegan-train: unknown settings {unknown} (known: {sorted(defaults)})")
+    p = CycleganTrainParams.of({**defaults, **settings})
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    device = pick_device(p["device"])
-    a = Images(a_source, p["load_size"], p["crop_size"])
-    b = Images(b_source, p["load_size"], p["crop_size"])
+    device = pick_device(p.device)
+    a = Images(a_source, p.load_size, p.crop_size)
+    b = Images(b_source, p.load_size, p.crop_size)
     log.info(
         "CycleGAN: %d images in A (%s), %d in B (%s), %d+%d epochs, on %s",
         len(a),
         a.source,
         len(b),
         b.source,
-        p["epochs"],
-        p["decay_epochs"],
+        p.epochs,
+        p.decay_epochs,
         device,
     )
     trainer = Trainer(a, b, out, p, device)

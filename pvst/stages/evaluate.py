@@ -13,6 +13,7 @@ import numpy as np
 from pvst import matting, media, metrics, segmentation
 from pvst.atomic import atomic_path
 from pvst.errors import ArtifactError
+from pvst.params import EvaluateParams
 from pvst.stages import segment as segment_stage
 from pvst.stages.flow import FlowSet
 from pvst.stages.frames import Frames
@@ -45,11 +46,13 @@ def evaluate(
     style_path: str | Path,
     segment_path: str | Path | None,
     out: str | Path,
-    params: dict,
+    params: EvaluateParams,
     about: dict | None = None,
     stylize_path: str | Path | None = None,
+    flow_method: str = "",
 ) -> dict:
-    """Measure one result video against its input; write and return the metrics."""
+    """Measure one result video against its input; write and return the metrics.
+    `flow_method` names the estimator of the flow the warping error used."""
     import torch
 
     from pvst.device import pick_device
@@ -73,10 +76,10 @@ def evaluate(
         e_in, _ = metrics.warping_error(ins, flows)
     ssim = [metrics.edge_ssim(ins[t], outs[t]) for t in range(n)]
 
-    picks = _sample(n, params["samples"])
-    device = pick_device(params["device"])
+    picks = _sample(n, params.samples)
+    device = pick_device(params.device)
     vgg = load_vgg19(device=device)
-    layers = [k for k, v in params["gram_layers"].items() if v > 0]
+    layers = [k for k, v in params.gram_layers.items() if v > 0]
     style = segment_stage.style_at_working_size(style_path, size)
     with torch.no_grad():
         style_feats = vgg(to_tensor(style, device) / 255.0, layers)
@@ -113,7 +116,7 @@ def evaluate(
             "output": e_out,
             "input": e_in,
             "pairs": pairs,
-            "flow": str(params.get("flow_method_used", "")),
+            "flow": flow_method,
             "units": metrics.UNITS["warping_error"],
         },
         "edge_ssim": {

@@ -23,7 +23,9 @@ import numpy as np
 from pvst import flow
 from pvst.errors import ArtifactError
 from pvst.logs import progress
+from pvst.params import FlowCuts, FlowParams
 from pvst.pipeline import store
+from pvst.pipeline.plan import recorded
 from pvst.stages.frames import Frames
 from pvst.stages.parts import open_parts, part_range
 
@@ -58,8 +60,10 @@ def _need_pairs(frames_path: str | Path, n: int) -> None:
         )
 
 
-def _method_params(params: dict) -> dict:
-    return dict(params.get(params["method"], {}) or {})
+def _method_params(params: FlowParams) -> dict:
+    """The chosen method's own settings (deepflow has none)."""
+    own = getattr(params, params.method, None)
+    return own.to_dict() if own is not None else {}
 
 
 def _to_u8(mask: np.ndarray) -> np.ndarray:
@@ -67,11 +71,16 @@ def _to_u8(mask: np.ndarray) -> np.ndarray:
 
 
 def compute_part(
-    frames_path: str | Path, out: str | Path, params: dict, part: int, parts: int, key: str = ""
+    frames_path: str | Path,
+    out: str | Path,
+    params: FlowParams,
+    part: int,
+    parts: int,
+    key: str = "",
 ) -> tuple[int, int]:
     """Estimate the pairs of frames [t0, t1) of part `part` and write them to `out`."""
-    js = sorted(params["long_term"])
-    estimate = flow.make_estimator(params["method"], **_method_params(params))
+    js = sorted(params.long_term)
+    estimate = flow.make_estimator(params.method, **_method_params(params))
     with Frames(frames_path) as frames:
         n, (w, h) = len(frames), frames.size
         _need_pairs(frames_path, n)
@@ -83,10 +92,11 @@ def compute_part(
             t0,
             t1 - 1,
             n,
-            params["method"],
+            params.method,
             js,
         )
-        with store.create(out, PART, params, key, inputs={"frames": str(frames_path)}) as f:
+        record = recorded(STAGE, params)
+        with store.create(out, PART, record, key, inputs={"frames": str(frames_path)}) as f:
             store.set_attrs(f, t0=t0, t1=t1, part=part, parts=parts, count=n)
             groups = {
                 j: {
@@ -109,16 +119,16 @@ def compute_part(
                         continue
                     a, b = frame(t - j), frame(t)
                     fwd, bwd = estimate(a, b), estimate(b, a)
-                    m_bwd, ok = flow.consistency(bwd, fwd, params["blur_sigma"])
+                    m_bwd, ok = flow.consistency(bwd, fwd, params.blur_sigma)
                     ds = groups[j]
                     i = t - t0
                     ds["backward"][i], ds["mask_backward"][i] = bwd, _to_u8(m_bwd)
                     if j == 1:
-                        m_fwd, _ = flow.consistency(fwd, bwd, params["blur_sigma"])
+                        m_fwd, _ = flow.consistency(fwd, bwd, params.blur_sigma)
                         ds["forward"][i], ds["mask_forward"][i] = fwd, _to_u8(m_fwd)
                         stats["consistent"][i] = ok.mean()
                         stats["explained"][i] = flow.explained_fraction(
-                            a, b, bwd, ok, params["cuts"]["tolerance"]
+                            a, b, bwd, ok, params.cuts.tolerance
                         )
                         stats["colour"][i] = flow.colour_distance(a, b)
                 for old in [k for k in cache if k < t - max(js)]:
@@ -131,7 +141,7 @@ def compute_part(
                     i = t - t0
                     stats["consistent"][i] = ok.mean()
                     stats["explained"][i] = flow.explained_fraction(
-                        a, b, bwd, ok, params["cuts"]["tolerance"]
+                        a, b, bwd, ok, params.cuts.tolerance
                     )
                     stats["colour"][i] = flow.colour_distance(a, b)
             for s, values in stats.items():
@@ -140,31 +150,36 @@ def compute_part(
     return t0, t1
 
 
-def detect_cuts(stats: dict[str, np.ndarray], params: dict) -> list[int]:
+def detect_cuts(stats: dict[str, np.ndarray], cuts: FlowCuts) -> list[int]:
     """Frames t ≥ 1 that start a new shot."""
     return [
         t
         for t in range(1, len(stats["explained"]))
-        if flow.is_cut(float(stats["explained"][t]), float(stats["colour"][t]), params["cuts"])
+        if flow.is_cut(float(stats["explained"][t]), float(stats["colour"][t]), cuts)
     ]
 
 
 def merge(
-    frames_path: str | Path, parts: list[str | Path], out: str | Path, params: dict, key: str = ""
+    frames_path: str | Path,
+    parts: list[str | Path],
+    out: str | Path,
+    params: FlowParams,
+    key: str = "",
 ) -> list[int]:
     """Join the parts into the flow artifact, find the scene cuts and drop pairs across them."""
-    js = sorted(params["long_term"])
+    js = sorted(params.long_term)
+    record = recorded(STAGE, params)
     with Frames(frames_path) as frames:
         n, (w, h) = len(frames), frames.size
     _need_pairs(frames_path, n)
-    opened = open_parts(parts, PART, params, n, out)
+    opened = open_parts(parts, PART, record, n, out)
     try:
         stats = {s: np.concatenate([f.array(f"stats/{s}") for f in opened]) for s in STATS}
-        cuts = detect_cuts(stats, params)
+        cuts = detect_cuts(stats, params.cuts)
         starts = np.zeros(n, bool)
         starts[cuts] = True
-        with store.create(out, STAGE, params, key, inputs={"frames": str(frames_path)}) as f:
-            store.set_attrs(f, count=n, long_term=js, method=params["method"], size=(w, h))
+        with store.create(out, STAGE, record, key, inputs={"frames": str(frames_path)}) as f:
+            store.set_attrs(f, count=n, long_term=js, method=params.method, size=(w, h))
             store.write_array(f, "cuts", np.asarray(cuts, np.int64))
             for s, values in stats.items():
                 store.write_array(f, f"stats/{s}", values)

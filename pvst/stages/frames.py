@@ -12,21 +12,23 @@ import numpy as np
 from pvst import media
 from pvst.errors import ArtifactError, MediaError
 from pvst.logs import progress
+from pvst.params import FramesParams
 from pvst.pipeline import store
+from pvst.pipeline.plan import recorded
 
 log = logging.getLogger(__name__)
 STAGE = "frames"
 
 
-def extract(video_file: str | Path, out: str | Path, params: dict, key: str = "") -> int:
+def extract(video_file: str | Path, out: str | Path, params: FramesParams, key: str = "") -> int:
     """Decode `video_file` per `params` (size, upscale, start, max_frames, step) into `out`.
 
     Returns the number of frames written. Nothing is left at `out` if anything fails.
     """
     info = media.probe(video_file)
     src_w, src_h = info.display_size
-    w, h = media.working_size(src_w, src_h, params["size"], params.get("upscale", False))
-    start, step, limit = params.get("start", 0), params.get("step", 1), params.get("max_frames")
+    w, h = media.working_size(src_w, src_h, params.size, params.upscale)
+    start, step, limit = params.start, params.step, params.max_frames
     expected = None
     if info.duration:
         expected = max(0, math.ceil((round(info.duration * info.fps) - start) / step))
@@ -45,7 +47,8 @@ def extract(video_file: str | Path, out: str | Path, params: dict, key: str = ""
         step,
         f", at most {limit}" if limit else "",
     )
-    with store.create(out, STAGE, params, key, inputs={"video": str(video_file)}) as f:
+    record = recorded(STAGE, params)
+    with store.create(out, STAGE, record, key, inputs={"video": str(video_file)}) as f:
         ds = store.create_stack(f, "frames", (0, h, w, 3), np.uint8, growing=True)
         n = 0
         frames = media.read_frames(video_file, (w, h), start=start, count=limit, step=step)

@@ -15,7 +15,9 @@ import scipy.sparse as sp
 
 from pvst import matting
 from pvst.logs import progress
+from pvst.params import LaplacianParams
 from pvst.pipeline import store
+from pvst.pipeline.plan import recorded
 from pvst.stages.frames import Frames
 from pvst.stages.parts import open_parts, part_range
 
@@ -29,7 +31,12 @@ def _name(t: int) -> str:
 
 
 def compute_part(
-    frames_path: str | Path, out: str | Path, params: dict, part: int, parts: int, key: str = ""
+    frames_path: str | Path,
+    out: str | Path,
+    params: LaplacianParams,
+    part: int,
+    parts: int,
+    key: str = "",
 ) -> tuple[int, int]:
     """Build the Laplacians of frames [t0, t1) of part `part` and write them to `out`."""
     with Frames(frames_path) as frames:
@@ -42,28 +49,34 @@ def compute_part(
             t0,
             t1 - 1,
             n,
-            params["eps"],
-            params["radius"],
+            params.eps,
+            params.radius,
         )
-        with store.create(out, PART, params, key, inputs={"frames": str(frames_path)}) as f:
+        record = recorded(STAGE, params)
+        with store.create(out, PART, record, key, inputs={"frames": str(frames_path)}) as f:
             store.set_attrs(f, t0=t0, t1=t1, part=part, parts=parts, count=n)
             for t in progress(range(t0, t1), t1 - t0, f"laplacian {part + 1}/{parts}", "frame"):
-                bands = matting.laplacian_bands(frames[t], params["eps"], params["radius"])
+                bands = matting.laplacian_bands(frames[t], params.eps, params.radius)
                 store.write_array(f, _name(t), bands, chunks=(1, *bands.shape[1:]))
     log.info("wrote %s", out)
     return t0, t1
 
 
 def merge(
-    frames_path: str | Path, parts: list[str | Path], out: str | Path, params: dict, key: str = ""
+    frames_path: str | Path,
+    parts: list[str | Path],
+    out: str | Path,
+    params: LaplacianParams,
+    key: str = "",
 ) -> None:
     """Join the parts into the laplacian artifact (compressed chunks are copied as they are)."""
     with Frames(frames_path) as frames:
         n, size = len(frames), frames.size
-    opened = open_parts(parts, PART, params, n, out)
+    record = recorded(STAGE, params)
+    opened = open_parts(parts, PART, record, n, out)
     try:
-        with store.create(out, STAGE, params, key, inputs={"frames": str(frames_path)}) as f:
-            store.set_attrs(f, count=n, size=size, radius=params["radius"])
+        with store.create(out, STAGE, record, key, inputs={"frames": str(frames_path)}) as f:
+            store.set_attrs(f, count=n, size=size, radius=params.radius)
             for part in opened:
                 for name in part.names("L"):
                     store.copy_dataset(part, f"L/{name}", f)

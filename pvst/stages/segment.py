@@ -21,7 +21,9 @@ from pvst import media, segmentation
 from pvst.device import pick_device
 from pvst.errors import ArtifactError, PvstError
 from pvst.logs import progress
+from pvst.params import SegmentationParams
 from pvst.pipeline import store
+from pvst.pipeline.plan import recorded
 from pvst.regions import apply_fallbacks, apply_matches, masks
 from pvst.stages.flow import FlowSet
 from pvst.stages.frames import Frames
@@ -60,10 +62,10 @@ def _margin(costs: np.ndarray) -> float:
     return float(np.median(part[:, 1] - part[:, 0])) + 1e-6
 
 
-def _cost_labels(frames: Frames, flows: FlowSet, cost_fn, params: dict) -> np.ndarray:
+def _cost_labels(frames: Frames, flows: FlowSet, cost_fn, params: SegmentationParams) -> np.ndarray:
     n = len(frames)
     w, h = frames.size
-    min_pixels = int(params["min_region"] * w * h)
+    min_pixels = int(params.min_region * w * h)
     labels = np.zeros((n, h, w), np.int64)
     unit = None
     for t in progress(range(n), n, "segment", "frame"):
@@ -74,7 +76,7 @@ def _cost_labels(frames: Frames, flows: FlowSet, cost_fn, params: dict) -> np.nd
         if t > 0 and flows.valid(t, 1):
             bwd, weights = flows.backward(t, 1)
             previous = segmentation.warp_labels(labels[t - 1], bwd)
-        raw = _stabilised(costs, previous, weights, params["stability"] * unit)
+        raw = _stabilised(costs, previous, weights, params.stability * unit)
         labels[t] = segmentation.merge_small_regions(raw, min_pixels)
     return labels
 
@@ -152,13 +154,11 @@ def run(
     flow_path: str | Path,
     style_path: str | Path,
     out: str | Path,
-    params: dict,
+    params: SegmentationParams,
     key: str = "",
-    record: dict | None = None,
 ) -> dict:
-    """Segment every frame and the style photo; returns the fallbacks applied. The artifact
-    records `record` (the parameters that decide the result) or, without it, `params`."""
-    method = params["method"]
+    """Segment every frame and the style photo; returns the fallbacks applied."""
+    method = params.method
     with Frames(frames_path) as frames, FlowSet(flow_path) as flows:
         n, size = len(frames), frames.size
         style = style_at_working_size(style_path, size)
@@ -170,15 +170,15 @@ def run(
             labels = np.zeros((n, size[1], size[0]), np.int64)
             style_labels = np.zeros(style.shape[:2], np.int64)
         elif method == "masks":
-            spec = params["masks"]
-            if not spec.get("style") or not spec.get("content"):
+            spec = params.masks
+            if not spec.style or not spec.content:
                 raise PvstError(
                     "segmentation.masks needs both `content` (a PNG or a folder of "
                     "PNGs) and `style` (a PNG) for method: masks"
                 )
             names = list(segmentation.COLOUR_NAMES)
-            style_labels = segmentation.read_colour_mask(spec["style"], style_size)
-            keys = _keyframes(spec["content"], n, size)
+            style_labels = segmentation.read_colour_mask(spec.style, style_size)
+            keys = _keyframes(spec.content, n, size)
             if EVERY_FRAME in keys:
                 labels = np.repeat(keys[EVERY_FRAME][None], n, axis=0)
             else:
@@ -186,31 +186,31 @@ def run(
         elif method == "auto":
             from pvst.vgg import load_vgg19
 
-            auto = params["auto"]
-            device = pick_device(auto["device"])
-            vgg = load_vgg19(auto["vgg"], device=device)
-            picks = np.linspace(0, n - 1, min(n, auto["sample_frames"])).round().astype(int)
+            auto = params.auto
+            device = pick_device(auto.device)
+            vgg = load_vgg19(auto.vgg, device=device)
+            picks = np.linspace(0, n - 1, min(n, auto.sample_frames)).round().astype(int)
             clusters = segmentation.JointClusters(auto, vgg, device).fit(
-                style, [frames[int(t)] for t in picks], seed=auto["seed"]
+                style, [frames[int(t)] for t in picks], seed=auto.seed
             )
-            names = [f"region{i}" for i in range(auto["regions"])]
+            names = [f"region{i}" for i in range(auto.regions)]
             labels = _cost_labels(frames, flows, clusters.costs, params)
             style_labels = segmentation.merge_small_regions(
                 clusters.costs(style).argmin(-1),
-                int(params["min_region"] * style.shape[0] * style.shape[1]),
+                int(params.min_region * style.shape[0] * style.shape[1]),
             )
             nearest = clusters.nearest_centres()
         elif method == "semantic":
-            sem = params["semantic"]
-            device = pick_device(sem["device"])
-            net = segmentation.load_semantic(sem["weights"], sem["model"], device)
+            sem = params.semantic
+            device = pick_device(sem.device)
+            net = segmentation.load_semantic(sem.weights, sem.model, device)
             names = list(segmentation.VOC_CLASSES)
             labels = _cost_labels(
                 frames, flows, lambda f: -segmentation.semantic_scores(net, f, device), params
             )
             style_labels = segmentation.merge_small_regions(
                 segmentation.semantic_scores(net, style, device).argmax(-1),
-                int(params["min_region"] * style.shape[0] * style.shape[1]),
+                int(params.min_region * style.shape[0] * style.shape[1]),
             )
             preferred = 0  # background
         else:
@@ -223,7 +223,7 @@ def run(
         if method == "auto":
             samples = [(frames[int(t)], labels[int(t)]) for t in picks]
             labels, names, whole, matches = apply_matches(
-                labels, style_labels, style_fractions, names, samples, style, vgg, params, device
+                labels, style_labels, style_fractions, names, samples, style, vgg, auto, device
             )
             if whole is not None:
                 style_fractions[whole] = 1.0
@@ -232,7 +232,7 @@ def run(
     with store.create(
         out,
         STAGE,
-        params if record is None else record,
+        recorded(STAGE, params),
         key,
         inputs={"frames": str(frames_path), "flow": str(flow_path), "style": str(style_path)},
     ) as f:

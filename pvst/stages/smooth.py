@@ -14,7 +14,9 @@ import numpy as np
 from pvst import stylize
 from pvst.errors import PvstError
 from pvst.logs import progress
+from pvst.params import StylizePostprocess
 from pvst.pipeline import store
+from pvst.pipeline.plan import recorded
 from pvst.stages.frames import Frames
 from pvst.stages.laplacian import Laplacians
 
@@ -27,12 +29,12 @@ def run(
     frames_path: str | Path,
     laplacian_path: str | Path | None,
     out: str | Path,
-    params: dict,
+    params: StylizePostprocess,
     key: str = "",
 ) -> None:
     """Smooth every stylized frame (a closed-form solve starts from the previous frame's
     result, except at scene cuts)."""
-    if params["method"] == "closed_form" and not laplacian_path:
+    if params.method == "closed_form" and not laplacian_path:
         raise PvstError("postprocess closed_form needs the frames' Laplacians")
     started = time.perf_counter()
     inputs = {"stylize": str(stylize_path), "frames": str(frames_path)}
@@ -42,14 +44,16 @@ def run(
         styled = opened.enter_context(Frames(stylize_path, stage="stylize"))
         frames = opened.enter_context(Frames(frames_path))
         laps = opened.enter_context(Laplacians(laplacian_path)) if laplacian_path else None
-        f = opened.enter_context(store.create(out, STAGE, params, key, inputs=inputs))
+        f = opened.enter_context(
+            store.create(out, STAGE, recorded(STAGE, params), key, inputs=inputs)
+        )
         n, (w, h) = len(styled), styled.size
         cuts = set(styled.cuts)
-        log.info("smoothing %d frames of %d×%d (%s)", n, w, h, params["method"])
+        log.info("smoothing %d frames of %d×%d (%s)", n, w, h, params.method)
         ds = store.create_stack(f, "frames", (n, h, w, 3), np.uint8)
         previous = None
         for t in progress(range(n), n, "smooth", "frame"):
-            lap = laps[t] if params["method"] == "closed_form" else None
+            lap = laps[t] if params.method == "closed_form" else None
             image = stylize.postprocess(
                 styled[t], frames[t], params, lap, None if t in cuts else previous
             )

@@ -26,7 +26,9 @@ from pvst import colour, matting, regions, segmentation, stylize
 from pvst.atomic import atomic_path
 from pvst.device import pick_device
 from pvst.logs import progress
+from pvst.params import StylizeParams
 from pvst.pipeline import store
+from pvst.pipeline.plan import recorded
 from pvst.stages import segment as segment_stage
 from pvst.stages.flow import FlowSet
 from pvst.stages.frames import Frames
@@ -96,23 +98,21 @@ def run(
     segment_path: str | Path,
     style_path: str | Path,
     out: str | Path,
-    params: dict,
+    params: StylizeParams,
     key: str = "",
-    record: dict | None = None,
     stop_after: int | None = None,
     part: tuple[int, int] | None = None,
 ) -> dict:
     """Stylize every frame, or with `part` (i, n), 0-based, the shots of part i of n; returns
     a summary.
 
-    `params` is the whole stylize section; `record` what the artifact records as its
-    parameters (without execution settings such as the device; default all of `params`).
-    `stop_after` (frames) exists for tests of resuming: the run stops as if killed after that
-    many newly finished frames."""
-    record = params if record is None else record
-    device = _device(params["device"], part)
-    torch.manual_seed(params["seed"])
-    passes = max(1, params["multipass"]["passes"])
+    The artifact records the parameters that decide its frames (not execution settings such
+    as the device). `stop_after` (frames) exists for tests of resuming: the run stops as if
+    killed after that many newly finished frames."""
+    record = recorded(STAGE, params)
+    device = _device(params.device, part)
+    torch.manual_seed(params.seed)
+    passes = max(1, params.multipass.passes)
     ckpt = Checkpoints(out, key, record)
     summary = {"frames": 0, "evaluations": 0, "seconds": 0.0, "retried": [], "resumed": 0}
     paths = (frames_path, flow_path, laplacian_path, segment_path, style_path)
@@ -215,7 +215,7 @@ class _Clip:
     flows: FlowSet
     seg: Segmentation
     laps: Laplacians | None
-    params: dict
+    params: StylizeParams
     device: torch.device
     vgg: object | None
     targets: object | None
@@ -237,37 +237,37 @@ class _Clip:
         seg: Segmentation,
         laps: Laplacians | None,
         style_path: str | Path,
-        params: dict,
+        params: StylizeParams,
         device: torch.device,
     ) -> _Clip:
         """Load the network, the style photo's targets per region and the colour maps."""
         from pvst.vgg import load_vgg19
 
-        optimising = params["method"] == "optimise"  # the fast colour method needs no network
-        vgg = load_vgg19(params["vgg"], params["pooling"], device) if optimising else None
+        optimising = params.method == "optimise"  # the fast colour method needs no network
+        vgg = load_vgg19(params.vgg, params.pooling, device) if optimising else None
         size = frames.size
         stylize.check_memory(size[1], size[0], params, device, str(frames.path))
         style = segment_stage.style_at_working_size(style_path, size)
-        if params["style_size"]:
-            style = segment_stage.style_at_working_size(style_path, (params["style_size"],) * 2)
+        if params.style_size:
+            style = segment_stage.style_at_working_size(style_path, (params.style_size,) * 2)
         used = seg.used_labels()
         style_labels = segmentation.resize_labels(seg.style_labels, style.shape[:2])
         targets = None
         if optimising:
-            style_layers = [k for k, v in params["style_layers"].items() if v > 0]
+            style_layers = [k for k, v in params.style_layers.items() if v > 0]
             targets = stylize.style_targets(
                 vgg, style, seg.style_masks(style_labels, used), style_layers, device
             )
         maps = None
-        if params["method"] == "colour" or "colour" in params["init"].values():
+        if params.method == "colour" or "colour" in (params.init.first, params.init.later):
             n = len(frames)
-            picks = np.unique(np.linspace(0, n - 1, min(n, params["colour"]["sample_frames"])))
+            picks = np.unique(np.linspace(0, n - 1, min(n, params.colour.sample_frames)))
             fitted = colour.fit_region_maps(
                 ((frames[int(t)], seg.labels(int(t))) for t in picks),
                 style,
                 style_labels,
                 used,
-                params["colour"]["steps"],
+                params.colour.steps,
                 seg.whole,
             )
             maps = [fitted[u] for u in used]
@@ -281,15 +281,13 @@ class _Clip:
         content = self.frames[t]
         coloured = None
         if self.maps is not None:
-            weights = colour.soft_weights(
-                self.seg.labels(t), self.used, params["colour"]["feather"]
-            )
+            weights = colour.soft_weights(self.seg.labels(t), self.used, params.colour.feather)
             coloured = colour.apply_maps(content, weights, self.maps)
         if self.vgg is None:
             return stylize.colour_only(coloured, self.device, 0.0)
         temporal, init = self._temporal_and_init(t, p, forward, content, coloured)
         lap = None
-        if self.laps and params["lambda"] > 0:
+        if self.laps and params.lambda_ > 0:
             lap = matting.BandLaplacian(self.laps.bands(t), self.laps.radius, self.device)
         objective = stylize.Objective(
             self.vgg,
@@ -301,11 +299,11 @@ class _Clip:
             lap,
         )
         if p > 0:
-            budget = params["multipass"]["iterations"]
+            budget = params.multipass.iterations
         elif t in self.shot_starts:
-            budget = params["iterations"]["first"]
+            budget = params.iterations.first
         else:
-            budget = params["iterations"]["later"]
+            budget = params.iterations.later
         return stylize.optimise(objective, init, budget, params, what=f"frame {t}")
 
     def _temporal_and_init(
@@ -313,10 +311,10 @@ class _Clip:
     ) -> tuple[stylize.Temporal, torch.Tensor]:
         """The temporal terms of frame t in pass p, and where its optimisation starts."""
         params, device, xs = self.params, self.device, self.xs
-        first = params["init"]["first"]
+        first = params.init.first
 
         def start(how: str) -> torch.Tensor:
-            return stylize.initial(content, how, coloured, params["seed"] + t, device)
+            return stylize.initial(content, how, coloured, params.seed + t, device)
 
         temporal = stylize.Temporal()
         neighbour = None  # (warped neighbour, its weight) used for the initialisation
@@ -329,7 +327,7 @@ class _Clip:
                 w = torch.from_numpy(weight).to(device)
                 temporal.warped.append(warped)
                 temporal.weights.append(w)
-                temporal.pair_weights.append(1.0 if j == 1 else params["long_term_weight"])
+                temporal.pair_weights.append(1.0 if j == 1 else params.long_term_weight)
                 if j == 1:
                     neighbour = (warped, w)
         elif t + 1 < len(xs) and self.flows.valid(t + 1, 1) and xs[t + 1] is not None:
@@ -345,11 +343,11 @@ class _Clip:
         if p > 0 and self.previous_pass[t] is not None:
             init = self.previous_pass[t]
             if neighbour is not None:
-                blend = params["multipass"]["blend"] * neighbour[1]
+                blend = params.multipass.blend * neighbour[1]
                 init = blend * neighbour[0] + (1 - blend) * init
             return temporal, init.clone()
         first_of_shot = t in self.shot_starts or neighbour is None
-        how = first if first_of_shot else params["init"]["later"]
+        how = first if first_of_shot else params.init.later
         if how == "warped":  # not first of shot, so there is a neighbour
             # disoccluded and inconsistent pixels start from the (colour-transferred) content
             fill = start("colour" if first == "colour" else "content")
@@ -401,8 +399,11 @@ def _write(
     )
 
 
-def merge(parts: list[str | Path], out: str | Path, record: dict, key: str, inputs: dict) -> None:
+def merge(
+    parts: list[str | Path], out: str | Path, params: StylizeParams, key: str, inputs: dict
+) -> None:
     """Join part artifacts (each whole shots) into the stylize artifact, in frame order."""
+    record = recorded(STAGE, params)
     with Frames(inputs["frames"]) as frames:
         n = len(frames)
     opened = open_parts(parts, PART, record, n, out)
