@@ -35,6 +35,10 @@ format: setup
 bench: setup
 	$(BIN)/python benchmarks/bench.py --json results/bench.json
 
+# The sections' typed records are generated from the schema; regenerate after changing it.
+pvst/params.py: pvst/schemas/config.schema.yaml $(STAMP)
+	$(BIN)/python -m pvst.pipeline.params_code
+
 # dvc.yaml is generated from the configuration; regenerate it after changing config/config.yaml.
 dvc.yaml: config/config.yaml $(STAMP)
 	$(BIN)/python -m pvst dvc-yaml

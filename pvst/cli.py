@@ -359,6 +359,17 @@ def cmd_stylize(args) -> None:
     )
 
 
+def _given_options(options: dict) -> dict:
+    """The options a user gave (None: not given), nested as the sections are."""
+    out = {}
+    for key, value in options.items():
+        if isinstance(value, dict):
+            value = _given_options(value)
+        if value is not None and value != {}:
+            out[key] = value
+    return out
+
+
 @subcommand("image", "stylize one photo with another (Deep Photo Style Transfer)")
 @arg("content", help="the photo to restyle")
 @arg("style", help="the reference photo")
@@ -382,17 +393,6 @@ def cmd_stylize(args) -> None:
 @arg("--device", help="auto, cpu, cuda")
 @arg("--config", help="take the stylize and segmentation sections from here")
 @arg("--variant", default=config.DEFAULT_VARIANT, help="of that configuration")
-def _given_options(options: dict) -> dict:
-    """The options a user gave (None: not given), nested as the sections are."""
-    out = {}
-    for key, value in options.items():
-        if isinstance(value, dict):
-            value = _given_options(value)
-        if value is not None and value != {}:
-            out[key] = value
-    return out
-
-
 def cmd_image(args) -> None:
     from pvst import media, stylize
     from pvst.device import pick_device
