@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 import time
 from dataclasses import dataclass, field
@@ -181,9 +182,11 @@ def optimise(
     start = time.perf_counter()
     opt = params.optimizer
 
-    def run(x_init: torch.Tensor, evals: int, method: str, lr: float) -> optim.Outcome:
+    def run(
+        stage: Objective, x_init: torch.Tensor, evals: int, method: str, lr: float
+    ) -> optim.Outcome:
         return optim.minimise(
-            objective,
+            stage,
             x_init,
             evals,
             method=method,
@@ -203,30 +206,28 @@ def optimise(
     else:
         stages = [(budget, objective.lam)]
     retried = False
-    own_lam = objective.lam  # the stages change it; the caller's objective keeps its own
-    try:
-        for evals, lam in stages:
-            if evals <= 0:
-                continue
-            objective.lam = lam
-            res = run(x, evals, opt.method, opt.lr)
+    for evals, lam in stages:
+        if evals <= 0:
+            continue
+        # a stage with another λ works on a copy: the caller's objective is never changed
+        stage = objective if lam == objective.lam else copy.copy(objective)
+        stage.lam = lam
+        res = run(stage, x, evals, opt.method, opt.lr)
+        if not res.finite:
+            log.warning(
+                "%s: the loss became NaN or Inf with %s; redoing it with Adam from the content",
+                what,
+                opt.method,
+            )
+            retried = True
+            res = run(stage, objective.content.clone(), evals, "adam", opt.safe_lr)
             if not res.finite:
-                log.warning(
-                    "%s: the loss became NaN or Inf with %s; redoing it with Adam from the content",
-                    what,
-                    opt.method,
+                raise PvstError(
+                    f"{what}: the loss is NaN or Inf even with Adam from the content; "
+                    "lower the weights (lambda, gamma) or check the inputs"
                 )
-                retried = True
-                res = run(objective.content.clone(), evals, "adam", opt.safe_lr)
-                if not res.finite:
-                    raise PvstError(
-                        f"{what}: the loss is NaN or Inf even with Adam from the content; "
-                        "lower the weights (lambda, gamma) or check the inputs"
-                    )
-            history += res.losses
-            x = res.x
-    finally:
-        objective.lam = own_lam
+        history += res.losses
+        x = res.x
     with torch.no_grad():
         terms = {k: float(v) for k, v in objective.terms(x).items()}
     return StylizedFrame(

@@ -190,6 +190,18 @@ def test_optimisation_lowers_the_total_loss(vgg, pictures):
     assert res.image.shape == content.shape and res.image.dtype == np.uint8
 
 
+def test_two_stages_leave_the_callers_objective_as_it_was(vgg, pictures):
+    from pvst import matting
+
+    content, style = pictures
+    lap = matting.BandLaplacian(matting.laplacian_bands(content), 1)
+    obj = objective_for(vgg, content, style, STYLIZE, lap=lap)
+    params = StylizeParams.of({**STYLIZE, "two_stage": True, "tolerance": 0})
+    res = stylize.optimise(obj, stylize.to_tensor(content, torch.device("cpu")), 10, params)
+    assert obj.lam == STYLIZE["lambda"] and res.evaluations == 10
+    assert res.terms["photorealism"] > 0  # the last stage's and the caller's λ
+
+
 def test_a_masked_style_loss_changes_only_its_label(vgg, pictures):
     content, style = pictures
     params = {
