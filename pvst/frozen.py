@@ -32,7 +32,8 @@ class Frozen:
 
     @classmethod
     def of(cls, values: Mapping[str, Any]) -> Self:
-        """The record of a validated, filled-in section (every key present, no other)."""
+        """The record of a validated, filled-in section (every key present, no other); a
+        record of this class is returned as it is."""
         if isinstance(values, cls):
             return values
         if not isinstance(values, Mapping):
