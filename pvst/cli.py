@@ -529,11 +529,13 @@ def cmd_evaluate(args) -> None:
 @arg("--spec", help="resolved rows as JSON (as the Snakemake rule passes them)")
 @arg("-o", "--out", required=True, help="output .png")
 def cmd_figure(args) -> None:
+    from pvst.pipeline.plan import FigureRow
     from pvst.stages import figures
 
     if args.spec:
         spec = json.loads(args.spec)
-        rows, frames, title = spec["rows"], spec["frames"], spec.get("title", "")
+        rows = [FigureRow.of(row) for row in spec["rows"]]
+        frames, title = spec["frames"], spec.get("title", "")
     else:
         plan = _load_plan(args)
         rows, spec = plan.figure_rows(args.name)

@@ -122,8 +122,12 @@ def figure(plan: Plan, name: str, config: str | None = None) -> Command:
     """A configured figure: read from the configuration file `config`, or given inline with
     its rows resolved to the artifacts they show."""
     rows, spec = plan.figure_rows(name)
-    spec = {"rows": rows, "frames": spec["frames"], "title": spec.get("title", name)}
-    paths = sorted({p for row in rows for p in (row["path"], row.get("frames")) if p})
+    paths = sorted({p for row in rows for p in (row.path, row.frames) if p})
+    spec = {
+        "rows": [row.to_dict() for row in rows],
+        "frames": spec["frames"],
+        "title": spec.get("title", name),
+    }
     out = FIGURE.format(figure=name)
     given = ["--spec", json.dumps(spec)] if config is None else [name, "--config", config]
     return Command(["figure", *given, "-o", out], _numbered(paths), [out], f"figure-{name}", [spec])

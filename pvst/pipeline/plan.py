@@ -11,8 +11,9 @@ from __future__ import annotations
 import os
 import re
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from pvst.errors import PvstError
 from pvst.frozen import Frozen
@@ -127,6 +128,28 @@ STAGES: dict[str, Stage] = {
 def recorded(stage: str, params: Frozen) -> dict:
     """What an artifact of `stage` records of its parameters record: the part its key hashes."""
     return STAGES[stage].keyed(params.to_dict())
+
+
+@dataclass(frozen=True)
+class FigureRow:
+    """One row of a figure: a caption and what it shows (`kind`): a frames artifact's frames
+    (the input or a variant's result), a segment artifact's labels over its `frames`, or the
+    style photo."""
+
+    label: str
+    kind: Literal["frames", "segments", "style"]
+    path: str
+    frames: str | None = None  # segments: the frames artifact the labels are drawn over
+    variant: str | None = None  # a result: whose, for the metrics table and the plots
+    video: str | None = None
+
+    def to_dict(self) -> dict:
+        """The row as the figure command's --spec and the figure's stamp carry it."""
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+    @classmethod
+    def of(cls, values: dict) -> FigureRow:
+        return cls(**values)
 
 
 @dataclass(frozen=True)
@@ -383,7 +406,7 @@ class Plan:
             inputs["stylize"] = self.artifact("stylize", video, variant).path
         return inputs
 
-    def figure_rows(self, name: str) -> tuple[list[dict], dict]:
+    def figure_rows(self, name: str) -> tuple[list[FigureRow], dict]:
         """The rows of a configured figure, resolved to artifacts, and the figure's spec."""
         try:
             spec = self.config["figures"][name]
@@ -399,28 +422,18 @@ class Plan:
             variant, _, what = row.partition(":")
             if row == "input":
                 rows.append(
-                    {
-                        "label": label or "input",
-                        "kind": "frames",
-                        "path": self.artifact("frames", video).path,
-                    }
+                    FigureRow(label or "input", "frames", self.artifact("frames", video).path)
                 )
             elif row == "style":
-                rows.append(
-                    {
-                        "label": label or "style photo",
-                        "kind": "style",
-                        "path": self.style_file(video),
-                    }
-                )
+                rows.append(FigureRow(label or "style photo", "style", self.style_file(video)))
             elif what == "segments":
                 rows.append(
-                    {
-                        "label": label or f"{variant}: regions",
-                        "kind": "segments",
-                        "path": self.artifact("segment", video, variant).path,
-                        "frames": self.artifact("frames", video, variant).path,
-                    }
+                    FigureRow(
+                        label or f"{variant}: regions",
+                        "segments",
+                        self.artifact("segment", video, variant).path,
+                        frames=self.artifact("frames", video, variant).path,
+                    )
                 )
             elif what:
                 raise PvstError(
@@ -434,13 +447,13 @@ class Plan:
                     )
                 desc = self.config["variants"].get(row, {}).get("description")
                 rows.append(
-                    {
-                        "label": label or desc or row,
-                        "kind": "frames",
-                        "path": self.final(video, row).path,
-                        "variant": row,
-                        "video": video,
-                    }
+                    FigureRow(
+                        label or desc or row,
+                        "frames",
+                        self.final(video, row).path,
+                        variant=row,
+                        video=video,
+                    )
                 )
         return rows, {**spec, "video": video}
 
@@ -449,8 +462,8 @@ class Plan:
         out = []
         for name in self.config["figures"]:
             for row in self.figure_rows(name)[0]:
-                pair = (row.get("video"), row.get("variant"))
-                if row.get("variant") and pair not in out:
+                pair = (row.video, row.variant)
+                if row.variant and pair not in out:
                     out.append(pair)
         return out
 

@@ -11,6 +11,7 @@ import numpy as np
 
 from pvst import media, segmentation
 from pvst.atomic import atomic_path
+from pvst.pipeline.plan import FigureRow
 from pvst.stages.frames import Frames
 
 log = logging.getLogger(__name__)
@@ -68,21 +69,20 @@ def _wrap(text: str, width: int) -> list[str]:
     return [*lines, line] if line else lines
 
 
-def figure(rows: list[dict], frames: list[int], title: str, out: str | Path) -> None:
-    """Build one figure from resolved rows: {"label", "kind": frames|segments|style, "path",
-    "frames" (for segments: the frames artifact), "style" (for segments: the photo)}."""
+def figure(rows: list[FigureRow], frames: list[int], title: str, out: str | Path) -> None:
+    """Build one figure from resolved rows, a row of cells per row and a column per frame."""
     built = []
     n_frames = None
     for row in rows:
-        kind = row["kind"]
+        kind = row.kind
         if kind == "frames":
-            with Frames(row["path"], stage=None) as fr:
+            with Frames(row.path, stage=None) as fr:
                 n_frames = n_frames or len(fr)
                 cells = [fr[_index(t, len(fr))] for t in frames]
         elif kind == "segments":
             from pvst.stages.segment import Segmentation
 
-            with Segmentation(row["path"]) as seg, Frames(row["frames"]) as fr:
+            with Segmentation(row.path) as seg, Frames(row.frames) as fr:
                 colours = segmentation.label_colours(seg.names)
                 cells = [
                     segmentation.overlay(
@@ -91,10 +91,10 @@ def figure(rows: list[dict], frames: list[int], title: str, out: str | Path) -> 
                     for t in frames
                 ]
         elif kind == "style":
-            cells = [media.read_image(row["path"])] + [None] * (len(frames) - 1)
+            cells = [media.read_image(row.path)] + [None] * (len(frames) - 1)
         else:
             raise ValueError(f"unknown figure row kind {kind!r}")
-        built.append((row["label"], cells))
+        built.append((row.label, cells))
     columns = [f"frame {_index(t, n_frames or 1)}" for t in frames]
     media.write_image(out, grid(built, columns, title))
     log.info("wrote %s", out)
