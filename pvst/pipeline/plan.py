@@ -126,7 +126,8 @@ STAGES: dict[str, Stage] = {
 
 
 def recorded(stage: str, params: Frozen) -> dict:
-    """What an artifact of `stage` records of its parameters record: the part its key hashes."""
+    """What an artifact of `stage` records of its parameters: the part of the section that
+    its key hashes."""
     return STAGES[stage].keyed(params.to_dict())
 
 
