@@ -475,7 +475,7 @@ def cmd_cyclegan_train(args) -> None:
     path = Path(args.config or DEFAULT_CONFIG)
     base = config.load(path)["cyclegan_train"] if args.config or path.is_file() else {}
     given = {k: getattr(args, k, None) for k in config.defaults("cyclegan_train")}
-    params = {**base, **{k: v for k, v in given.items() if v is not None}}
+    params = {**base, **_given_options(given)}
     history = cyclegan_train.train(args.a, args.b, args.out, params)
     if history:
         log.info(

@@ -42,18 +42,10 @@ class Frozen:
         names = {f.name: key_of(f.name) for f in fields(cls)}  # type: ignore[arg-type]
         missing = [k for k in names.values() if k not in values]
         unknown = sorted(set(values) - set(names.values()))
-        if missing or unknown:
-            raise ValueError(
-                f"{cls.__name__}: "
-                + "; ".join(
-                    part
-                    for part in (
-                        f"missing {', '.join(missing)}" if missing else "",
-                        f"unknown {', '.join(unknown)}" if unknown else "",
-                    )
-                    if part
-                )
-            )
+        problems = [f"missing {', '.join(missing)}"] if missing else []
+        problems += [f"unknown {', '.join(unknown)}"] if unknown else []
+        if problems:
+            raise ValueError(f"{cls.__name__}: {'; '.join(problems)}")
         return cls(**{n: _build(hints[n], values[k]) for n, k in names.items()})
 
     def to_dict(self) -> dict[str, Any]:

@@ -199,7 +199,6 @@ def optimise(
 
     history: list[float] = []
     x = x0
-    stages = []
     if params.two_stage and objective.lam > 0:
         first = max(1, int(budget * params.two_stage_share))
         stages = [(first, 0.0), (budget - first, objective.lam)]

@@ -34,7 +34,7 @@ def schema() -> dict:
         return yaml.safe_load(f)
 
 
-def _resolve_ref(node: dict) -> dict:
+def resolve_ref(node: dict) -> dict:
     """A node with its $ref replaced by the definition (keys beside the $ref win)."""
     ref = node.get("$ref")
     if not ref:
@@ -52,13 +52,13 @@ def section_names() -> list[str]:
 
 def defaults(section: str) -> dict:
     """Default values of one stage section."""
-    return _fill_defaults({}, _resolve_ref(schema()["properties"][section]))
+    return _fill_defaults({}, resolve_ref(schema()["properties"][section]))
 
 
 def _fill_defaults(value: dict, node: dict) -> dict:
     out = dict(value)
     for key, sub in node.get("properties", {}).items():
-        sub = _resolve_ref(sub)
+        sub = resolve_ref(sub)
         if key not in out and "default" in sub:
             out[key] = copy.deepcopy(sub["default"])
         if sub.get("type") == "object" and "properties" in sub:
@@ -109,7 +109,7 @@ def _coerce(value: Any, node: dict) -> Any:
 
     Snakemake's `--config key=value` leaves nested values as strings ('3', '[1, 2]').
     """
-    node = _resolve_ref(node)
+    node = resolve_ref(node)
     if isinstance(value, dict):
         props = node.get("properties", {})
         extra = node.get("additionalProperties")

@@ -57,19 +57,12 @@ def _camel(name: str) -> str:
     return "".join(part[:1].upper() + part[1:] for part in re.split(r"[_.]", name))
 
 
-def _node(node: dict) -> dict:
-    ref = node.get("$ref")
-    if not ref:
-        return node
-    siblings = {k: v for k, v in node.items() if k != "$ref"}
-    return {**config.schema()["$defs"][ref.rsplit("/", 1)[-1]], **siblings, "ref": ref}
-
-
 def _type(node: dict, nested: str) -> str:
     if "properties" in node:
         return nested
-    if node.get("ref", "").endswith("/layer_weights"):
-        return "Mapping[str, float]"
+    values = node.get("additionalProperties")
+    if isinstance(values, dict):  # a mapping of free keys (layer weights)
+        return f"Mapping[str, {SCALARS[values['type']]}]"
     if "enum" in node:
         return f"Literal[{', '.join(json.dumps(v) for v in node['enum'])}]"
     kinds = node.get("type", "string")
@@ -103,7 +96,7 @@ def _classes(dotted: str, node: dict, name: str, out: list[str], index: list[tup
     """Append the class of `node` (after the classes of its sub-sections) to `out`."""
     body: list[str] = []
     for key, sub in node["properties"].items():
-        sub = _node(sub)
+        sub = config.resolve_ref(sub)
         nested = _camel(f"{name.removesuffix('Params')}_{key}")
         if "properties" in sub:
             _classes(f"{dotted}.{key}", sub, nested, out, index)
@@ -123,7 +116,9 @@ def render() -> str:
     index: list[tuple[str, str]] = []
     props = config.schema()["properties"]
     for section in SECTIONS:
-        _classes(section, _node(props[section]), f"{_camel(section)}Params", out, index)
+        _classes(
+            section, config.resolve_ref(props[section]), f"{_camel(section)}Params", out, index
+        )
     entries = "\n".join(f'    "{dotted}": {name},' for dotted, name in index)
     return HEADER + "\n".join(out) + FOOTER.format(entries=entries)
 

@@ -330,10 +330,10 @@ class Plan:
 
     def _param_files(self, stage: str, params: dict) -> dict[str, str]:
         """Input files named by the stage's parameters (their paths are in the key already)."""
-        result = STAGES[stage].keyed(params)
+        keyed = STAGES[stage].keyed(params)
         out = {}
         for dotted in STAGES[stage].files:
-            value = result
+            value = keyed
             for part in dotted.split("."):
                 value = value.get(part) if isinstance(value, dict) else None
             if isinstance(value, str) and value != "pastiche":
@@ -474,8 +474,8 @@ class Plan:
             art = self.artifact(stage, video, variant)
             if art.key == key:
                 return art
-            if stage == "flow" and self.eval_flow(video, variant).key == key:
-                return self.eval_flow(video, variant)
+            if stage == "flow" and (flow := self.eval_flow(video, variant)).key == key:
+                return flow
         raise PvstError(
             f"{artifact_path(video, stage, key)}: no configured variant of '{video}' makes this "
             "artifact (the configuration changed since it was asked for?)"

@@ -56,10 +56,6 @@ def stamp(path: str | Path, what: object) -> str:
     return str(path)
 
 
-# An open artifact file, as store.create yields it and open_artifact returns it.
-File = h5py.File
-
-
 @contextlib.contextmanager
 def create(
     path: str | Path,
@@ -200,12 +196,12 @@ class Artifact:
         self.close()
 
 
-def set_attrs(f: File, **values: Any) -> None:
+def set_attrs(f: h5py.File, **values: Any) -> None:
     """Record attributes of an artifact being written."""
     f.attrs.update(values)
 
 
-def copy_dataset(source: Artifact, name: str, f: File) -> None:
+def copy_dataset(source: Artifact, name: str, f: h5py.File) -> None:
     """Copy a dataset of another artifact into one being written, as stored (compressed
     chunks are not decoded)."""
     parent, _, leaf = name.rpartition("/")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -83,30 +84,32 @@ def evaluate(
     style = segment_stage.style_at_working_size(style_path, size)
     with torch.no_grad():
         style_feats = vgg(to_tensor(style, device) / 255.0, layers)
-    seg = segment_stage.Segmentation(segment_path) if segment_path else None
     gram_out, gram_in, photo_out, photo_in = [], [], [], []
     per_label: dict[str, list[float]] = {}
-    for t in picks:
-        with torch.no_grad():
-            f_out = vgg(to_tensor(outs[t], device) / 255.0, layers)
-            f_in = vgg(to_tensor(ins[t], device) / 255.0, layers)
-        gram_out.append(metrics.gram_distance(f_out, style_feats))
-        gram_in.append(metrics.gram_distance(f_in, style_feats))
-        if seg is not None and len(seg.names) > 1:
-            labels = seg.labels(t)
+    segments = segment_stage.Segmentation(segment_path) if segment_path else None
+    with segments if segments is not None else contextlib.nullcontext() as seg:
+        by_region = seg is not None and len(seg.names) > 1
+        if by_region:
             style_labels = segmentation.resize_labels(seg.style_labels, style.shape[:2])
-            for lab in seg.used_labels():
-                if (labels == lab).mean() < 0.01:
-                    continue
-                where = segmentation.style_mask(style_labels, lab, seg.whole)
-                per_label.setdefault(seg.names[lab], []).append(
-                    metrics.gram_distance(f_out, style_feats, labels == lab, where)
-                )
-        lap = matting.matting_laplacian(ins[t])
-        photo_out.append(metrics.photorealism(lap, outs[t]))
-        photo_in.append(metrics.photorealism(lap, ins[t]))
-    if seg is not None:
-        seg.close()
+            used = seg.used_labels()
+        for t in picks:
+            with torch.no_grad():
+                f_out = vgg(to_tensor(outs[t], device) / 255.0, layers)
+                f_in = vgg(to_tensor(ins[t], device) / 255.0, layers)
+            gram_out.append(metrics.gram_distance(f_out, style_feats))
+            gram_in.append(metrics.gram_distance(f_in, style_feats))
+            if by_region:
+                labels = seg.labels(t)
+                for lab in used:
+                    if (labels == lab).mean() < 0.01:
+                        continue
+                    where = segmentation.style_mask(style_labels, lab, seg.whole)
+                    per_label.setdefault(seg.names[lab], []).append(
+                        metrics.gram_distance(f_out, style_feats, labels == lab, where)
+                    )
+            lap = matting.matting_laplacian(ins[t])
+            photo_out.append(metrics.photorealism(lap, outs[t]))
+            photo_in.append(metrics.photorealism(lap, ins[t]))
 
     result = {
         **(about or {}),

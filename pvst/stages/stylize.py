@@ -247,9 +247,9 @@ class _Clip:
         vgg = load_vgg19(params.vgg, params.pooling, device) if optimising else None
         size = frames.size
         stylize.check_memory(size[1], size[0], params, device, str(frames.path))
-        style = segment_stage.style_at_working_size(style_path, size)
-        if params.style_size:
-            style = segment_stage.style_at_working_size(style_path, (params.style_size,) * 2)
+        # the style photo at the frames' long side, or at `style_size`
+        fit = (params.style_size,) * 2 if params.style_size else size
+        style = segment_stage.style_at_working_size(style_path, fit)
         used = seg.used_labels()
         style_labels = segmentation.resize_labels(seg.style_labels, style.shape[:2])
         targets = None
@@ -278,10 +278,10 @@ class _Clip:
     def stylize(self, t: int, p: int, forward: bool) -> stylize.StylizedFrame:
         """Frame t in pass p (forward or backward over the clip)."""
         params = self.params
-        content = self.frames[t]
+        content, labels = self.frames[t], self.seg.labels(t)
         coloured = None
         if self.maps is not None:
-            weights = colour.soft_weights(self.seg.labels(t), self.used, params.colour.feather)
+            weights = colour.soft_weights(labels, self.used, params.colour.feather)
             coloured = colour.apply_maps(content, weights, self.maps)
         if self.vgg is None:
             return stylize.colour_only(coloured, self.device, 0.0)
@@ -294,7 +294,7 @@ class _Clip:
             params,
             stylize.content_target(content, coloured, params),
             self.targets,
-            regions.masks(self.seg.labels(t), self.used),
+            regions.masks(labels, self.used),
             temporal,
             lap,
         )
