@@ -129,6 +129,32 @@ def laplacian_pymatting(size: int, device: str):
     return (lambda: cf_laplacian(img)), {"frame_size": [img.shape[1], img.shape[0]]}
 
 
+@case("render", sizes=(640, 1920), unit="one frame: fit at 224 px, enlarge, apply (uint8 in, out)")
+def render_frame(size: int, device: str):
+    """The render of one frame at 640×272 (the demo clip) or 1920×1080 from a 224 px result:
+    what every output frame costs beyond its decoding and encoding."""
+    from pvst import render
+    from pvst.params import RenderParams
+    from pvst.pipeline import config
+
+    params = RenderParams.of(config.defaults("render"))
+    full = _photo(1920) if size == 1920 else _photo(640)[:272]
+    small = media.resize_image(full, media.working_size(full.shape[1], full.shape[0], 224))
+    result = np.ascontiguousarray(small[..., ::-1])  # another look: channels swapped
+
+    def run():
+        out = render.render(
+            render.as_tensor(small, device),
+            render.as_tensor(result, device),
+            render.as_tensor(full, device),
+            params.radius,
+            params.eps,
+        )
+        return render.to_uint8(out)
+
+    return run, {"frame_size": [full.shape[1], full.shape[0]], "working": list(small.shape[1::-1])}
+
+
 def _smoothing_inputs(size: int):
     from pvst import matting
 

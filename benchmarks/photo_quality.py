@@ -1,7 +1,7 @@
 """How well image mode takes a style photo's look: the four measures on DPST example pairs.
 
-    python benchmarks/photo_quality.py DIR [--long 256] [--ids 2,11] [--json out.json]
-        [--set stylize.iterations.first=200 ...] [--no-masks] [--save-dir out/]
+    python benchmarks/photo_quality.py DIR [--long 256] [--size 256] [--ids 2,11]
+        [--json out.json] [--set stylize.iterations.first=200 ...] [--no-masks] [--save-dir out/]
 
 DIR is in Deep Photo Style Transfer's `examples/` layout: `input/in<id>.png`,
 `style/tar<id>.png`, `segmentation/in<id>.png` and `tar<id>.png`, and (optional)
@@ -11,8 +11,13 @@ the reference scorer): edge SSIM to the content (↑), Gram distance to the styl
 colour distance per region (↓), Matting-Laplacian energy per pixel and channel (↓).
 
 Rows: the content unchanged, DPST's published result, pvst's fast `colour` method, and pvst
-image mode with the schema's defaults (what `pvst image --content-mask … --style-mask …`
-runs), each with its seconds and objective evaluations. `--set KEY=VALUE` overrides a stylize
+image mode with the schema's defaults (what `pvst image --content-mask … --style-mask …
+--size SIZE` runs), each with its seconds and objective evaluations.
+
+Full-size mode (`--size` below `--long`, e.g. `--long 512 --size 256`): pvst optimises at the
+working size SIZE and writes the photo at `--long`; beside its row (render and refinement,
+the default) come `bicubic` (the working-size result enlarged bicubically) and `render` (the
+render without the refinement), from the same optimisation. `--set KEY=VALUE` overrides a stylize
 or segmentation default for the pvst rows (for ablations); `--no-masks` runs pvst without
 the pairs' masks (regions are still scored with them).
 """
@@ -31,8 +36,8 @@ import torch
 import yaml
 from PIL import Image
 
-from pvst import matting, metrics, segmentation, stylize
-from pvst.params import SegmentationParams, StylizeParams
+from pvst import matting, metrics, photo, segmentation
+from pvst.params import RenderParams, SegmentationParams, StylizeParams
 from pvst.pipeline import config
 from pvst.vgg import load_vgg19
 
@@ -64,6 +69,7 @@ def region_masks(path: Path, size: tuple[int, int]) -> dict[str, np.ndarray]:
 def parse_sets(items: list[str]) -> dict[str, dict]:
     out: dict[str, dict] = {"stylize": config.defaults("stylize")}
     out["segmentation"] = config.defaults("segmentation")
+    out["render"] = config.defaults("render")
     for item in items:
         key, _, value = item.partition("=")
         section, *path = key.split(".")
@@ -79,6 +85,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("examples", type=Path)
     ap.add_argument("--long", type=int, default=256, help="long side in pixels (default 256)")
+    ap.add_argument("--size", type=int, help="pvst's working size (default: --long)")
     ap.add_argument("--ids", help="comma-separated pair ids (default: every pair)")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     ap.add_argument("--no-masks", action="store_true", help="run pvst without the masks")
@@ -93,6 +100,9 @@ def main() -> None:
         else sorted(int(f[2:-4]) for f in os.listdir(ex / "input") if f.startswith("in"))
     )
     rows = a.rows.split(",")
+    working = a.size or a.long
+    if working < a.long and a.rows == ap.get_default("rows"):
+        rows = ["content", "published", "bicubic", "render", "pvst"]
     base = parse_sets(a.set)
     torch.set_num_threads(max(1, len(os.sched_getaffinity(0))))
     vgg = load_vgg19()
@@ -111,18 +121,31 @@ def main() -> None:
             outputs["published"] = (load_rgb(published, csize), float("nan"), 2000)
         masks = (None, None) if a.no_masks else (cmask_path, smask_path)
         for row, method in (("colour", "colour"), ("pvst", "optimise")):
-            if row not in rows:
+            if row not in rows and not (row == "pvst" and {"bicubic", "render"} & set(rows)):
                 continue
             params = {**base["stylize"], "method": method}
             t = time.perf_counter()
-            image, res = stylize.stylize_image(
+            image, done = photo.stylize_photo(
                 content,
                 style,
                 StylizeParams.of(params),
                 SegmentationParams.of(base["segmentation"]),
+                RenderParams.of(base["render"]),
+                working,
                 *masks,
             )
-            outputs[row] = (image, time.perf_counter() - t, res.evaluations)
+            seconds = time.perf_counter() - t
+            refined = done.refined.evaluations if done.refined else 0
+            outputs[row] = (image, seconds, done.working.evaluations + refined)
+            if row == "pvst" and done.rendered is not None:
+                outputs["bicubic"] = (
+                    np.asarray(
+                        Image.fromarray(done.working_image).resize(csize, Image.Resampling.BICUBIC)
+                    ),
+                    float("nan"),
+                    done.working.evaluations,
+                )
+                outputs["render"] = (done.rendered, float("nan"), done.working.evaluations)
             if a.save_dir:
                 a.save_dir.mkdir(parents=True, exist_ok=True)
                 Image.fromarray(image).save(a.save_dir / f"{row}{i}.png")
@@ -137,7 +160,8 @@ def main() -> None:
             line.append(f"{row}: " + " ".join(f"{m[k]:.4g}" for k in MEASURES) + f" {seconds:.0f}s")
         print(" | ".join(line), flush=True)
     print(
-        f"\nmean over {len(ids)} pairs at long side {a.long} px (CPU threads: "
+        f"\nmean over {len(ids)} pairs at long side {a.long} px, working size {working} px "
+        f"(CPU threads: "
         f"{torch.get_num_threads()})"
     )
     print(
@@ -161,6 +185,7 @@ def main() -> None:
             json.dumps(
                 {
                     "long_side": a.long,
+                    "working_size": working,
                     "sets": a.set,
                     "no_masks": a.no_masks,
                     "mean": summary,

@@ -370,17 +370,37 @@ def _given_options(options: dict) -> dict:
     return out
 
 
+def _out_size(text: str) -> str | int:
+    if text == "source":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected 'source' or pixels, got {text!r}") from None
+
+
 @subcommand("image", "stylize one photo with another (Deep Photo Style Transfer)")
 @arg("content", help="the photo to restyle")
 @arg("style", help="the reference photo")
 @arg("-o", "--out", required=True, help="output image (.png, .jpg)")
 @arg("--content-mask", help="DPST colour-coded mask of the content photo")
 @arg("--style-mask", help="DPST colour-coded mask of the style photo")
-@arg("--size", type=int, default=384, help="long side in pixels (default 384)")
+@arg("--size", type=int, default=384, help="working size: long side of the optimisation (384)")
+@arg(
+    "--out-size",
+    type=_out_size,
+    help="output size: source (the photo's own, default) or a long side in pixels",
+)
 @arg(
     "--iterations",
     type=int,
     help="objective evaluations (default: the stylize section's iterations.first)",
+)
+@arg(
+    "--refine",
+    type=int,
+    metavar="N",
+    help="evaluations at the output size after the render (default render.refine.evaluations)",
 )
 @arg("--lambda", dest="lambda_", type=float, help="photorealism weight λ")
 @arg("--segmentation", choices=["auto", "none"], help="without masks")
@@ -391,20 +411,19 @@ def _given_options(options: dict) -> dict:
     help="optimise (default) or colour: the fast look, no network",
 )
 @arg("--device", help="auto, cpu, cuda")
-@arg("--config", help="take the stylize and segmentation sections from here")
+@arg("--config", help="take the stylize, segmentation and render sections from here")
 @arg("--variant", default=config.DEFAULT_VARIANT, help="of that configuration")
 def cmd_image(args) -> None:
-    from pvst import media, stylize
+    from pvst import media, photo
     from pvst.device import pick_device
-    from pvst.params import SegmentationParams, StylizeParams
+    from pvst.params import RenderParams, SegmentationParams, StylizeParams
 
+    names = ("stylize", "segmentation", "render")
     if args.config or args.variant != config.DEFAULT_VARIANT:
         cfg = config.load(args.config or DEFAULT_CONFIG)
-        sections = {
-            s: config.section(cfg, s, "", args.variant) for s in ("stylize", "segmentation")
-        }
+        sections = {s: config.section(cfg, s, "", args.variant) for s in names}
     else:
-        sections = {s: config.defaults(s) for s in ("stylize", "segmentation")}
+        sections = {s: config.defaults(s) for s in names}
     options = {
         "stylize": {
             "iterations": {"first": args.iterations},
@@ -414,10 +433,16 @@ def cmd_image(args) -> None:
             "method": args.method,
         },
         "segmentation": {"method": args.segmentation},
+        "render": {
+            "size": args.out_size,
+            "device": args.device,
+            "refine": {"evaluations": args.refine},
+        },
     }
     sections = config.validate(config.merge(sections, _given_options(options)), "pvst image")
     params = StylizeParams.of(sections["stylize"])
     seg_params = SegmentationParams.of(sections["segmentation"])
+    render = RenderParams.of(sections["render"])
     size_rule = config.schema()["$defs"]["frames"]["properties"]["size"]
     if not size_rule["minimum"] <= args.size <= size_rule["maximum"]:
         raise PvstError(
@@ -428,28 +453,33 @@ def cmd_image(args) -> None:
     device = pick_device(params.device)
     content = media.read_image(args.content)
     style = media.read_style_photo(args.style)
-    wh = media.working_size(content.shape[1], content.shape[0], args.size, upscale=True)
-    stylize.check_memory(wh[1], wh[0], params, device, f"{args.content} at --size {args.size}")
-    content = media.resize_image(content, wh)
-    sh, sw = style.shape[:2]
-    scale = args.size / max(sh, sw)
-    style = media.resize_image(style, (max(8, round(sw * scale)), max(8, round(sh * scale))))
-    log.info("stylizing %s (%d×%d) with %s", args.content, *wh, args.style)
-    image, result = stylize.stylize_image(
-        content, style, params, seg_params, args.content_mask, args.style_mask
+    h, w = content.shape[:2]
+    wh = media.working_size(w, h, args.size, upscale=True)
+    out = photo.photo_size(w, h, render.size)
+    photo.check_memory(wh, out, params, render, device, f"{args.content} at --size {args.size}")
+    log.info("stylizing %s (%d×%d at %d×%d) with %s", args.content, w, h, *wh, args.style)
+    image, done = photo.stylize_photo(
+        content, style, params, seg_params, render, args.size, args.content_mask, args.style_mask
     )
     media.write_image(args.out, image)
+    result = done.working
     if not result.losses:
-        log.info("wrote %s: colour transfer, %.1f s", args.out, result.seconds)
+        log.info("wrote %s (%d×%d): colour transfer, %.1f s", args.out, *done.size, done.seconds)
         return
+    refined = done.refined
     log.info(
-        "wrote %s: %d evaluations, %.1f s, loss %.4g → %.4g; terms %s",
+        "wrote %s (%d×%d): %d evaluations at %d×%d%s, %.1f s, loss %.4g → %.4g; terms %s",
         args.out,
+        *done.size,
         result.evaluations,
-        result.seconds,
+        *done.working_size,
+        f" and {refined.evaluations} at {done.refined_size[0]}×{done.refined_size[1]}"
+        if refined
+        else "",
+        done.seconds,
         result.losses[0],
         result.losses[-1],
-        {k: round(v, 1) for k, v in result.terms.items()},
+        {k: round(v, 1) for k, v in (refined or result).terms.items()},
     )
 
 
@@ -491,18 +521,23 @@ def cmd_cyclegan_train(args) -> None:
 )
 @arguments(add_job_arguments)
 @arg("--flow-method", help="the estimator the flow input was made with")
+@arg("--render", help="the render section as JSON (with --params; for --in video=CLIP)")
 def cmd_evaluate(args) -> None:
-    from pvst.params import EvaluateParams
+    from pvst.params import EvaluateParams, RenderParams
     from pvst.stages import evaluate
 
     about = {"video": args.video or "", "variant": args.variant}
     if args.params is not None:
         metrics_roles = ("frames", "result", "flow", "style")
         section, inputs, out = _explicit(args, "evaluate", "evaluate", lambda _: metrics_roles)
+        render = (
+            _validated_section("render", args.render) if args.render else config.defaults("render")
+        )
         flow_method = ""
     else:
         plan = _selected_plan(args, "evaluate")
         section = config.section(plan.config, "evaluate", args.video, args.variant)
+        render = config.section(plan.config, "render", args.video, args.variant)
         inputs = plan.metrics_inputs(args.video, args.variant)
         out = args.out or plan.metrics_path(args.video, args.variant)
         flow_method = plan.eval_flow(args.video, args.variant).params["method"]
@@ -520,6 +555,8 @@ def cmd_evaluate(args) -> None:
         about,
         inputs.get("stylize"),
         flow_method=args.flow_method or flow_method,
+        clip=inputs.get("video"),
+        render_params=RenderParams.of(render),
     )
 
 
@@ -617,36 +654,61 @@ def cmd_flow_preview(args) -> None:
         write_preview(flow_stage.preview_rows(frames, flows, args.j), args, frames.fps, args.flow)
 
 
-@subcommand("assemble", "encode a frames artifact as mp4, side-by-side mp4 or GIF")
-@arg("artifact", help="an artifact holding frames (frames, stylize, cyclegan)")
+def _sections(args, names: tuple[str, ...], given: dict[str, str | None]) -> dict[str, dict]:
+    """Sections a product's command reads: given as JSON (as the rules pass them), from the
+    configuration for --video and --variant, or the defaults."""
+    plan = _load_plan(args) if args.video and args.params is None else None
+    out = {}
+    for name in names:
+        if args.params is not None:
+            raw = given.get(name)
+            out[name] = config.defaults(name) if raw is None else _validated_section(name, raw)
+        elif plan is not None:
+            out[name] = config.section(plan.config, name, args.video, args.variant)
+        else:
+            out[name] = config.defaults(name)
+    return out
+
+
+@subcommand(
+    "assemble", "a result as mp4 (at the clip's size, timing and sound), side-by-side or GIF"
+)
+@arg("artifact", help="an artifact holding frames (stylize, smooth, cyclegan, frames)")
 @arg("-o", "--out", required=True, help="output .mp4 or .gif")
-@arg("--input-frames", help="the input frames artifact: makes a side-by-side")
+@arg("--frames", help="the working-size frames the result was made from")
+@arg("--source", help="the clip they came from: render at the output size, with its sound")
+@arg("--side-by-side", action="store_true", help="input | output | style")
 @arg("--style", help="the style photo shown in a side-by-side (if any)")
 @arg("--caption", default="output", help="label of the output panel")
 @arg("--params", help="the assemble section as JSON")
+@arg("--render", help="the render section as JSON (with --params)")
 @arg("--config", help=f"configuration file (default {DEFAULT_CONFIG})")
-@arg("--video", help="take the assemble section of this video")
+@arg("--video", help="take the assemble and render sections of this video")
 @arg("--variant", default=config.DEFAULT_VARIANT)
 def cmd_assemble(args) -> None:
-    from pvst.params import AssembleParams
+    from pvst.params import AssembleParams, RenderParams
     from pvst.stages import assemble
 
-    if args.params is not None:
-        section = _validated_section("assemble", args.params)
-    elif args.video:
-        section = config.section(_load_plan(args).config, "assemble", args.video, args.variant)
-    else:
-        section = config.defaults("assemble")
-    params = AssembleParams.of(section)
+    sections = _sections(
+        args, ("assemble", "render"), {"assemble": args.params, "render": args.render}
+    )
+    params, render = AssembleParams.of(sections["assemble"]), RenderParams.of(sections["render"])
+    if args.source and not args.frames:
+        raise PvstError(
+            "pvst assemble: --source needs --frames (the frames the result was made from)"
+        )
+    if args.side_by_side and not args.frames:
+        raise PvstError("pvst assemble: --side-by-side needs --frames (the input frames)")
     out = Path(args.out)
+    rendering = {"frames_path": args.frames, "clip": args.source, "render_params": render}
     if out.suffix.lower() == ".gif":
-        assemble.to_gif(args.artifact, out, params)
-    elif args.input_frames:
+        assemble.to_gif(args.artifact, out, params, **rendering)
+    elif args.side_by_side:
         assemble.to_side_by_side(
-            args.input_frames, args.artifact, args.style, out, params, caption=args.caption
+            args.artifact, args.frames, args.style, out, params, args.caption, args.source, render
         )
     else:
-        assemble.to_video(args.artifact, out, params)
+        assemble.to_video(args.artifact, out, params, **rendering)
 
 
 @subcommand("info", "print how artifacts were made (stage, parameters, inputs, shapes)")

@@ -12,6 +12,7 @@ import shutil
 import subprocess
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from fractions import Fraction
 from functools import cache
 from pathlib import Path
 
@@ -51,6 +52,7 @@ class VideoInfo:
     duration: float | None
     codec: str
     sar: float = 1.0
+    audio: tuple[str, ...] = ()  # codecs of the audio streams, in order
 
     @property
     def display_size(self) -> tuple[int, int]:
@@ -67,6 +69,7 @@ _FPS = re.compile(r"([\d.]+)(k?) (fps|tbr)")
 _SAR = re.compile(r"SAR (\d+):(\d+)")
 _ROT = re.compile(r"rotation of (-?[\d.]+) degrees")
 _DUR = re.compile(r"Duration: (\d+):(\d+):([\d.]+)")
+_AUDIO = re.compile(r"Stream #\d+:\d+.*?: Audio: (\w+)")
 
 
 def probe(path: str | Path) -> VideoInfo:
@@ -113,7 +116,83 @@ def probe(path: str | Path) -> VideoInfo:
         duration=duration,
         codec=stream.group("codec"),
         sar=sar_value if sar_value > 0 else 1.0,
+        audio=tuple(m.group(1) for m in _AUDIO.finditer(text)),
     )
+
+
+# Frame rates that cameras and editors use: an average within 0.1 % of one of these is it.
+STANDARD_RATES = tuple(
+    Fraction(r)
+    for r in ("24000/1001", "24", "25", "30000/1001", "30", "48", "50", "60000/1001", "60", "120")
+)
+
+
+@dataclass(frozen=True)
+class Timing:
+    """When a clip's frames are shown: their number, their average rate (exact where the clip
+    is constant-rate) and whether the intervals vary (a variable-frame-rate clip)."""
+
+    frames: int
+    rate: Fraction
+    variable: bool
+    duration: float  # seconds from the first frame's start to the last frame's end
+
+    @property
+    def fps(self) -> float:
+        return float(self.rate)
+
+
+def _rate(frames: int, span: Fraction) -> Fraction:
+    rate = frames / span
+    for standard in STANDARD_RATES:
+        if abs(rate / standard - 1) < 1e-3:
+            return standard
+    return rate.limit_denominator(1001)
+
+
+def timing(path: str | Path, stream: str = "v") -> Timing:
+    """The presentation times of a clip's first video stream (or `stream` "a": its first
+    audio stream), read from its packets (no decoding): a constant-rate clip has one interval
+    (within its time base's rounding); a variable-rate clip (phones record these) has
+    several, and its frames are taken on a constant-rate grid at its average rate, so that it
+    keeps its duration. Packets that a decoder discards (an audio encoder's priming) do not
+    count."""
+    path = Path(path)
+    cmd = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-nostdin", "-i", str(path)]
+    cmd += ["-map", f"0:{stream}:0", "-c", "copy", "-f", "framecrc", "-"]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode:
+        err = proc.stderr.strip().splitlines()
+        detail = err[-1] if err else f"exit {proc.returncode}"
+        raise MediaError(f"{path}: ffmpeg could not read its frames' times ({detail})")
+    base = re.search(r"^#tb 0: (\d+)/(\d+)", proc.stdout, re.M)
+    packets = []
+    for line in proc.stdout.splitlines():
+        if line.startswith("#"):
+            continue
+        fields = [f.strip() for f in line.split(",")]
+        if len(fields) < 6:
+            continue
+        flags = re.search(r"F=0x([0-9a-fA-F]+)", line)
+        if flags and int(flags.group(1), 16) & 0x4:  # a packet the decoder discards
+            continue
+        if int(fields[2]) > -(2**62):  # has a time stamp
+            packets.append((int(fields[2]), int(fields[3])))
+    if base is None or not packets:
+        what = "video frames" if stream == "v" else "packets in that stream"
+        raise MediaError(f"{path}: has no {what} with time stamps")
+    tick = Fraction(int(base.group(1)), int(base.group(2)))
+    packets.sort()  # presentation order
+    pts = np.array([p for p, _ in packets], dtype=np.int64)
+    steps = np.diff(pts)
+    steps = steps[steps > 0]
+    typical = float(np.median(steps)) if len(steps) else float(max(packets[-1][1], 1))
+    last = packets[-1][1] if packets[-1][1] > 0 else round(typical)
+    span = Fraction(int(pts[-1] - pts[0]) + last) * tick
+    # a time base in milliseconds rounds a constant interval to one of two neighbours
+    limit = max(1.5, 0.05 * typical)
+    variable = bool(len(steps) and np.abs(steps - typical).max() > limit)
+    return Timing(len(pts), _rate(len(pts), span), variable, float(span))
 
 
 def working_size(width: int, height: int, long_side: int, upscale: bool = False) -> tuple[int, int]:
@@ -132,14 +211,22 @@ def read_frames(
     start: int = 0,
     count: int | None = None,
     step: int = 1,
+    rate: Fraction | None = None,
 ) -> Iterator[np.ndarray]:
-    """Decode frames start, start+step, … (at most `count`) as uint8 RGB arrays of `size`."""
+    """Decode frames start, start+step, … (at most `count`) as uint8 RGB arrays of `size`.
+
+    Frames come as the clip has them (no frame repeated or dropped); with `rate` (a
+    variable-rate clip's `Timing.rate`) they are taken at their presentation times on a
+    constant-rate grid of that rate instead. Every reader of one clip passes the same `rate`,
+    so that frame t is the same moment at every size."""
     w, h = size
+    video = ffmpeg.input(str(path)).video
+    if rate is not None:
+        video = video.filter("fps", fps=f"{rate.numerator}/{rate.denominator}")
     stream = (
-        ffmpeg.input(str(path))
-        .video.filter("scale", w, h, flags="area")
+        video.filter("scale", w, h, flags="area")
         .filter("setsar", "1")
-        .output("pipe:", format="rawvideo", pix_fmt="rgb24")
+        .output("pipe:", format="rawvideo", pix_fmt="rgb24", fps_mode="passthrough")
         .global_args("-hide_banner", "-loglevel", "error", "-nostdin")
     )
     proc = stream.run_async(cmd=ffmpeg_exe(), pipe_stdout=True, pipe_stderr=True)
@@ -167,16 +254,42 @@ def read_frames(
             raise MediaError(f"{path}: ffmpeg could not decode the video: {err or f'exit {rc}'}")
 
 
+# Audio codecs an mp4 holds as they are; others are re-encoded to AAC.
+MP4_AUDIO = ("aac", "mp3", "ac3", "eac3", "alac", "opus")
+
+
+@dataclass(frozen=True)
+class Soundtrack:
+    """A source clip's audio to carry into an output: from `start` seconds, `duration` long."""
+
+    path: Path
+    start: float
+    duration: float
+    codecs: tuple[str, ...]
+
+    @property
+    def copied(self) -> bool:
+        """Whether every stream goes in as it is (no re-encoding)."""
+        return all(c in MP4_AUDIO for c in self.codecs)
+
+
+def _rate_text(fps: float | Fraction) -> str:
+    rate = fps if isinstance(fps, Fraction) else Fraction(fps).limit_denominator(1001)
+    return f"{rate.numerator}/{rate.denominator}"
+
+
 class VideoWriter:
-    """Encode RGB frames to a browser-playable H.264 mp4 (yuv420p, faststart), atomically."""
+    """Encode RGB frames to a browser-playable H.264 mp4 (yuv420p, faststart), atomically,
+    with a source clip's audio when given (copied where mp4 holds its codec)."""
 
     def __init__(
         self,
         path: str | Path,
         size: tuple[int, int],
-        fps: float,
+        fps: float | Fraction,
         crf: int = 18,
         preset: str = "medium",
+        audio: Soundtrack | None = None,
     ) -> None:
         w, h = size
         if w % 2 or h % 2:
@@ -185,9 +298,20 @@ class VideoWriter:
         self.size = size
         self._atomic = atomic_path(self.path)
         self._tmp = self._atomic.__enter__()
+        rate = _rate_text(fps)
+        streams = [
+            ffmpeg.input("pipe:", format="rawvideo", pix_fmt="rgb24", s=f"{w}x{h}", framerate=rate)
+        ]
+        sound: dict = {}
+        if audio is not None and audio.codecs:
+            cut = {"t": f"{audio.duration:.6f}"}
+            if audio.start > 0:
+                cut["ss"] = f"{audio.start:.6f}"
+            streams.append(ffmpeg.input(str(audio.path), **cut)["a"])
+            sound = {"acodec": "copy"} if audio.copied else {"acodec": "aac", "b:a": "192k"}
         stream = (
-            ffmpeg.input("pipe:", format="rawvideo", pix_fmt="rgb24", s=f"{w}x{h}", framerate=fps)
-            .output(
+            ffmpeg.output(
+                *streams,
                 str(self._tmp),
                 format="mp4",
                 vcodec="libx264",
@@ -195,7 +319,8 @@ class VideoWriter:
                 crf=crf,
                 preset=preset,
                 movflags="+faststart",
-                r=fps,
+                r=rate,
+                **sound,
             )
             .global_args("-hide_banner", "-loglevel", "error", "-nostdin")
             .overwrite_output()
@@ -250,9 +375,10 @@ class VideoWriter:
 def write_video(
     path: str | Path,
     frames: Iterable[np.ndarray],
-    fps: float,
+    fps: float | Fraction,
     crf: int = 18,
     preset: str = "medium",
+    audio: Soundtrack | None = None,
 ) -> int:
     """Encode frames (all the same size) to an mp4; returns the number written."""
     it = iter(frames)
@@ -260,14 +386,16 @@ def write_video(
     if first is None:
         raise MediaError(f"{path}: no frames to encode")
     h, w = first.shape[:2]
-    with VideoWriter(path, (w, h), fps, crf=crf, preset=preset) as out:
+    with VideoWriter(path, (w, h), fps, crf=crf, preset=preset, audio=audio) as out:
         out.write(first)
         for frame in it:
             out.write(frame)
         return out.frames
 
 
-def write_gif(path: str | Path, frames: Iterable[np.ndarray], fps: float, width: int) -> None:
+def write_gif(
+    path: str | Path, frames: Iterable[np.ndarray], fps: float | Fraction, width: int
+) -> None:
     """An animated GIF with one shared palette (ffmpeg palettegen/paletteuse)."""
     frames = list(frames)
     if not frames:
@@ -275,7 +403,9 @@ def write_gif(path: str | Path, frames: Iterable[np.ndarray], fps: float, width:
     h, w = frames[0].shape[:2]
     out_w = min(width, w)
     with atomic_path(path) as tmp:
-        src = ffmpeg.input("pipe:", format="rawvideo", pix_fmt="rgb24", s=f"{w}x{h}", framerate=fps)
+        src = ffmpeg.input(
+            "pipe:", format="rawvideo", pix_fmt="rgb24", s=f"{w}x{h}", framerate=_rate_text(fps)
+        )
         scaled = src.filter("scale", out_w, -1, flags="lanczos").split()
         palette = scaled[0].filter("palettegen", stats_mode="diff")
         proc = (

@@ -480,6 +480,47 @@ class AssembleParams(Frozen):
 
 
 @dataclass(frozen=True)
+class RenderRefine(Frozen):
+    """`pvst image`: evaluations of the full objective at the output size, started from the render
+    (they add the style's fine texture at full size).
+    """
+
+    evaluations: int
+    """Objective evaluations at the output size (0 = the render alone). Default: 30."""
+    max_size: int
+    """Long side at most at which the refinement runs (its memory); a larger output is rendered from
+    the refined result. Default: 1024.
+    """
+
+
+@dataclass(frozen=True)
+class RenderParams(Frozen):
+    """Every frame at the output size, from the full-size source frame and the working-size result:
+    local affine colour maps fitted between the working-size frame and its result, enlarged and
+    applied to the source frame (the detail from the source, the look from the optimisation).
+    Used by results/{video}_{variant}.mp4, its side-by-side, its GIF and the output-size metrics;
+    changing it reruns those, never the optimisation.
+    """
+
+    size: str | int
+    """Output size: source (the clip's own size; an odd side loses its last row or column, as H.264
+    in yuv420p needs even sides) or a long side in pixels. Default: "source".
+    """
+    radius: int
+    """Window radius of the colour maps, in working-size pixels. Default: 1."""
+    eps: float
+    """Regularisation ε of the maps (towards the frame's global colour map): smaller carries more of
+    the result's texture, larger more of the source's detail. Default: 1e-05.
+    """
+    device: str
+    """Where to render (execution only; auto = CUDA when there is one). Default: "auto"."""
+    refine: RenderRefine
+    """`pvst image`: evaluations of the full objective at the output size, started from the render
+    (they add the style's fine texture at full size).
+    """
+
+
+@dataclass(frozen=True)
 class CycleganTrainParams(Frozen):
     """Settings of `pvst cyclegan-train` (Zhu et al.'s defaults); its command-line options override
     them. Not a stage: training runs by hand, outside the workflow.
@@ -543,6 +584,8 @@ SECTIONS: dict[str, type[Frozen]] = {
     "cyclegan": CycleganParams,
     "evaluate": EvaluateParams,
     "assemble": AssembleParams,
+    "render.refine": RenderRefine,
+    "render": RenderParams,
     "cyclegan_train": CycleganTrainParams,
 }
 

@@ -274,15 +274,18 @@ def stylize_image(
     seg_params: SegmentationParams,
     content_mask=None,
     style_mask=None,
+    regions=None,
 ) -> tuple[np.ndarray, StylizedFrame]:
     """Image mode (the way DPST is used on photos): stylize one uint8 RGB image with one style
-    photo. Returns (the post-processed image, the optimisation record)."""
+    photo, at its size. Returns (the post-processed image, the optimisation record).
+    `regions` (pvst.regions.Regions of these two images) are found here when not given."""
     from pvst.regions import segment_image
     from pvst.vgg import load_vgg19
 
     device = pick_device(params.device)
     torch.manual_seed(params.seed)
-    regions = segment_image(content, style, seg_params, content_mask, style_mask)
+    if regions is None:
+        regions = segment_image(content, style, seg_params, content_mask, style_mask)
     used = regions.used()
     log.info("regions: %s", [regions.names[u] for u in used])
     start = time.perf_counter()

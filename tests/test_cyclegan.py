@@ -177,3 +177,27 @@ def test_a_frames_artifact_can_be_a_domain(tmp_path, tiny_clip):
     assert images.sample(3, random.Random(0)).shape == (24, 24, 3)
     with pytest.raises(PvstError, match="no images"):
         cyclegan_train.Images(tmp_path, 28, 24)
+
+
+class _RunsCode:
+    """A pickle that would create a file when loaded without weights_only."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_a_training_state_that_would_run_code_is_refused(domains, tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    marker = tmp_path / "code-ran"
+    torch.save({"G_A": _RunsCode(marker)}, out / "training_state.pt")
+    with pytest.raises(PvstError, match=r"training_state\.pt: not a training state"):
+        cyclegan_train.train(domains / "a", domains / "b", out, {**TINY, "max_steps": 1})
+    assert not marker.exists()
+    # a state dict of the wrong kind is named too
+    torch.save({"epoch": 1}, out / "training_state.pt")
+    with pytest.raises(PvstError, match="missing G_A"):
+        cyclegan_train.train(domains / "a", domains / "b", out, {**TINY, "max_steps": 1})

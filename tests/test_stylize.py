@@ -453,6 +453,7 @@ def test_video_takes_the_look_from_the_colour_start_and_the_colour_method(clip_a
 
 
 def test_image_mode_end_to_end(tmp_path, capsys):
+    """Optimised at 64 px, written at the photo's own size (rendered, then refined there)."""
     out = tmp_path / "cat.png"
     rc = cli.main(
         [
@@ -465,14 +466,38 @@ def test_image_mode_end_to_end(tmp_path, capsys):
             "64",
             "--iterations",
             "15",
+            "--refine",
+            "3",
         ]
     )
     assert rc == 0
     img = media.read_image(out)
-    assert img.shape[:2] == (42, 64)  # 451×300 at long side 64, both sides even
-    original = media.resize_image(
-        media.read_image(samples.source("styles/chelsea.png")), (64, 42)
-    ).astype(float)
+    assert img.shape[:2] == (300, 451)  # the photo's own size
+    original = media.read_image(samples.source("styles/chelsea.png")).astype(float)
     assert np.abs(img - original).mean() > 3  # it changed the photo
+    assert "15 evaluations at 64×42 and 3 at 451×300" in capsys.readouterr().err
+    # a chosen output size: its long side
+    small = tmp_path / "small.png"
+    args = [
+        "image",
+        str(samples.source("styles/chelsea.png")),
+        str(samples.source("styles/rocket.jpg")),
+    ]
+    rc = cli.main(
+        [
+            *args,
+            "-o",
+            str(small),
+            "--size",
+            "64",
+            "--iterations",
+            "5",
+            "--out-size",
+            "128",
+            "--refine",
+            "0",
+        ]
+    )
+    assert rc == 0 and media.read_image(small).shape[:2] == (85, 128)
     rc = cli.main(["image", "nope.png", str(samples.source("styles/rocket.jpg")), "-o", "x.png"])
     assert rc == 2 and "nope.png: no such image file" in capsys.readouterr().err

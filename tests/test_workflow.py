@@ -58,9 +58,11 @@ def test_real_run_of_the_whole_pipeline(tiny_project):
         "results/tiny_stylized.gif",
     )
     out = tiny_project / "results"
+    # optimised at 64×28, rendered at the clip's own size
     info = media.probe(out / "tiny_stylized.mp4")
-    assert (info.codec, info.width, info.height, info.fps) == ("h264", 64, 28, 25.0)
-    assert media.probe(out / "tiny_stylized_sbs.mp4").width > 128
+    assert (info.codec, info.width, info.height, info.fps) == ("h264", 128, 54, 25.0)
+    sbs = media.probe(out / "tiny_stylized_sbs.mp4")
+    assert sbs.height == 54 and sbs.width > 2 * 128
     assert (out / "tiny_stylized.gif").read_bytes()[:3] == b"GIF"
     for stage in ("frames", "flow", "laplacian", "segment", "stylize", "smooth"):
         assert len(list((out / "tiny").glob(f"{stage}-*.h5"))) == 1, stage
@@ -81,6 +83,8 @@ def test_real_run_of_the_whole_pipeline(tiny_project):
         "stylize={device: cuda}",
         "segmentation={auto: {device: cpu}}",
         "evaluate={chunks: 3}",
+        "render={device: cpu}",
+        "render={refine: {evaluations: 3}}",  # image mode's alone
     ):
         same = run_snakemake(tiny_project, "results/tiny_stylized.mp4", "-n", "--config", setting)
         assert "Nothing to be done" in same.stdout, (setting, same.stdout[-2000:])
@@ -88,6 +92,17 @@ def test_real_run_of_the_whole_pipeline(tiny_project):
     # a variant that changes only encoding reuses every artifact
     crisp = run_snakemake(tiny_project, "results/tiny_crisp.mp4", "-n")
     assert job_counts(crisp.stdout) == {"assemble": 1, "total": 1}
+    # another output size or render setting reruns the render and what follows, nothing else
+    for setting in ("render={size: 96}", "render={eps: 0.01}"):
+        bigger = run_snakemake(
+            tiny_project,
+            "results/tiny_stylized.mp4",
+            "results/tiny_stylized_sbs.mp4",
+            "-n",
+            "--config",
+            setting,
+        )
+        assert job_counts(bigger.stdout) == {"assemble": 1, "side_by_side": 1, "total": 2}
     # one without the photorealism term reuses frames, flow and segments, and needs no
     # Laplacians
     artistic = run_snakemake(tiny_project, "results/tiny_artistic.mp4", "-n")
@@ -163,8 +178,9 @@ def test_cyclegan_baseline_target(tiny_project):
     write_config(tiny_project, cfg)
     run_snakemake(tiny_project, "results/tiny_cyclegan.mp4", "results/tiny_cyclegan_sbs.mp4")
     info = media.probe(tiny_project / "results" / "tiny_cyclegan.mp4")
-    assert (info.width, info.height) == (64, 28)
-    assert media.probe(tiny_project / "results" / "tiny_cyclegan_sbs.mp4").width == 128  # no style
+    assert (info.width, info.height) == (128, 54)  # rendered at the clip's size
+    sbs = media.probe(tiny_project / "results" / "tiny_cyclegan_sbs.mp4")
+    assert sbs.width == 256  # input | output, no style
     assert not list((tiny_project / "results" / "tiny").glob("stylize-*.h5"))
 
 
@@ -198,6 +214,10 @@ def test_figures_target_reuses_the_cache_and_goes_into_the_report(tiny_project):
     assert len(table) == 3 and table[1].startswith("tiny,stylized,")
     metrics = json.loads((tiny_project / "results" / "tiny_stylized.metrics.json").read_text())
     assert metrics["warping_error"]["flow"] == "dis"  # not the stylizer's deepflow
+    assert metrics["size"] == [64, 28] and metrics["output_size"]["size"] == [128, 54]
+    big = metrics["output_size"]
+    assert big["warping_error"]["pairs"] == 11 and big["warping_error"]["output"] > 0
+    assert 0 < big["colour_distance"]["output"] < big["colour_distance"]["input"]
     assert again_nothing_to_do(tiny_project, "figures")
 
     proc = run_snakemake(tiny_project, "figures", "--report", "report.html")

@@ -19,6 +19,10 @@ from pvst.pipeline import config as cfgmod
 from pvst.pipeline.plan import FIGURE, FIGURES, PLOTS, STAGES, Artifact, Plan, part_path
 from pvst.pipeline.store import canonical
 
+# Render settings that do not change a video's products: the device (how it runs) and the
+# refinement (image mode's alone).
+RENDER_UNKEYED = ("device", "refine")
+
 
 @dataclass(frozen=True)
 class Selection:
@@ -83,22 +87,33 @@ def stage(
 def assemble(
     plan: Plan, video: str, variant: str, kind: str, select: Selection | None = None
 ) -> Command:
-    """Encode a result's frames: the video ("mp4"), a GIF ("gif"), or the side-by-side of
-    input, result and style photo ("sbs"; no style photo for the CycleGAN baseline)."""
+    """A result as the user's clip, rendered at the output size with the clip's timing and
+    sound ("mp4"), as a GIF ("gif"), or as the side-by-side of input, result and style photo
+    ("sbs"; no style photo for the CycleGAN baseline)."""
     result = plan.final(video, variant).path
+    frames = plan.artifact("frames", video, variant).path
+    clip = plan.video_file(video)
     out = plan.product(kind, video, variant)
-    inputs = {"art": result}
-    args = ["assemble", result, "-o", out]
+    inputs = {"art": result, "frames": frames, "video": clip}
+    args = ["assemble", result, "-o", out, "--frames", frames, "--source", clip]
     if kind == "sbs":
-        inputs["frames"] = plan.artifact("frames", video, variant).path
-        args += ["--input-frames", inputs["frames"]]
+        args.append("--side-by-side")
         if variant != cfgmod.CYCLEGAN_VARIANT:
             inputs["style"] = plan.style_file(video, variant)
             args += ["--style", inputs["style"]]
         args += ["--caption", variant]
     params = cfgmod.section(plan.config, "assemble", video, variant)
+    render = cfgmod.section(plan.config, "render", video, variant)
     args += _given(params, {}, select)
-    return Command(args, inputs, [out], f"{video}_{variant}.{kind}", [result, params])
+    if select is None:
+        args += ["--render", canonical(render)]
+    made_from = [result, params, rendering(render), clip]
+    return Command(args, inputs, [out], f"{video}_{variant}.{kind}", made_from)
+
+
+def rendering(render: dict) -> dict:
+    """The part of the render section that decides what a video's products hold."""
+    return {k: v for k, v in render.items() if k not in RENDER_UNKEYED}
 
 
 def evaluate(plan: Plan, video: str, variant: str, select: Selection | None = None) -> Command:
@@ -106,15 +121,16 @@ def evaluate(plan: Plan, video: str, variant: str, select: Selection | None = No
     inputs = plan.metrics_inputs(video, variant)
     out = plan.metrics_path(video, variant)
     params = cfgmod.section(plan.config, "evaluate", video, variant)
+    render = cfgmod.section(plan.config, "render", video, variant)
     if select is not None:
         args = ["evaluate", *select.args()]
     else:
         method = plan.eval_flow(video, variant).params["method"]
         args = ["evaluate", *_given(params, inputs, None), "--flow-method", method]
+        args += ["--render", canonical(render)]
         args += ["--video", video, "--variant", variant, "--out", out]
-    # the parameters as JSON text inside, as stamps have recorded them: existing metrics stay
-    # up to date
-    made_from = [inputs, json.dumps(params, sort_keys=True)]
+    # the parameters as JSON text inside, as stamps have recorded them
+    made_from = [inputs, json.dumps(params, sort_keys=True), rendering(render)]
     return Command(args, inputs, [out], f"{video}_{variant}.metrics", made_from)
 
 

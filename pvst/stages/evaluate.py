@@ -11,13 +11,15 @@ from pathlib import Path
 
 import numpy as np
 
-from pvst import matting, media, metrics, segmentation
+from pvst import flow, matting, media, metrics, segmentation
 from pvst.atomic import atomic_path
 from pvst.errors import ArtifactError
-from pvst.params import EvaluateParams
+from pvst.logs import progress
+from pvst.params import EvaluateParams, RenderParams
 from pvst.stages import segment as segment_stage
 from pvst.stages.flow import FlowSet
 from pvst.stages.frames import Frames
+from pvst.stages.render import Source, output_size, rendered
 
 log = logging.getLogger(__name__)
 
@@ -51,9 +53,12 @@ def evaluate(
     about: dict | None = None,
     stylize_path: str | Path | None = None,
     flow_method: str = "",
+    clip: str | Path | None = None,
+    render_params: RenderParams | None = None,
 ) -> dict:
     """Measure one result video against its input; write and return the metrics.
-    `flow_method` names the estimator of the flow the warping error used."""
+    `flow_method` names the estimator of the flow the warping error used. With the source
+    `clip`, the result is also measured at the output size, rendered as the user gets it."""
     import torch
 
     from pvst.device import pick_device
@@ -148,8 +153,37 @@ def evaluate(
         },
         "time": _time(stylize_path or result_path),
     }
+    if clip is not None:
+        with (
+            Frames(frames_path) as inputs,
+            Frames(result_path, stage=None) as outputs,
+            FlowSet(flow_path) as flows,
+        ):
+            result["output_size"] = output_measures(
+                inputs,
+                outputs,
+                flows,
+                clip,
+                render_params,
+                style_path,
+                picks,
+                vgg,
+                device,
+                layers,
+                flow_method,
+            )
     with atomic_path(out) as tmp:
         Path(tmp).write_text(json.dumps(result, indent=2, ensure_ascii=False))
+    if "output_size" in result:
+        big = result["output_size"]
+        log.info(
+            "at the output size %d×%d: E_warp %.5f (input %.5f), colour %.3f (input %.3f)",
+            *big["size"],
+            big["warping_error"]["output"],
+            big["warping_error"]["input"],
+            big["colour_distance"]["output"],
+            big["colour_distance"]["input"],
+        )
     log.info(
         "wrote %s: E_warp %.5f (input %.5f), edge SSIM %.3f, Gram %.3f, colour %.3f (input "
         "%.3f), photorealism %.3g",
@@ -165,6 +199,111 @@ def evaluate(
     return result
 
 
+# Pixels drawn from every frame for the colour distance at the output size (the frames are
+# streamed; pooling every pixel of a 1080p clip would not fit in memory).
+COLOUR_SAMPLE = 4096
+
+
+def output_measures(
+    inputs: Frames,
+    outputs: Frames,
+    flows: FlowSet,
+    clip: str | Path,
+    render_params: RenderParams,
+    style_path: str | Path,
+    picks: list[int],
+    vgg,
+    device,
+    layers: list[str],
+    flow_method: str = "",
+) -> dict:
+    """The measures at the output size, on the frames as rendered for the user: the warping
+    error of every consecutive pair within a shot (flow of the source frames at that size,
+    hard masks), the colour distance (sampled pixels of every frame), and edge SSIM, Gram
+    distance and photorealism on the sampled frames `picks`."""
+    import torch
+
+    from pvst.stylize import to_tensor
+
+    source = Source.of(clip, inputs)
+    size = output_size(source, render_params)
+    method = flow_method if flow_method in ("dis", "farneback", "deepflow", "tvl1") else "dis"
+    estimate = flow.make_estimator(method)
+    style = segment_stage.style_at_working_size(style_path, size)
+    with torch.no_grad():
+        style_feats = vgg(to_tensor(style, device) / 255.0, layers)
+    rng = np.random.default_rng(0)
+    e_out, e_in, ssim, colours_out, colours_in = [], [], [], [], []
+    gram_out, gram_in, photo_out, photo_in = [], [], [], []
+    previous = None
+    pairs = rendered(outputs, inputs, source, render_params)
+    for t, (full, image) in enumerate(progress(pairs, len(inputs), "measure", "frame")):
+        if previous is not None and flows.valid(t, 1):
+            fwd, bwd = estimate(previous[0], full), estimate(full, previous[0])
+            _, ok = flow.consistency(fwd, bwd, 0.0)
+            e_out.append(metrics.pair_warping_error(previous[1], image, fwd, ok))
+            e_in.append(metrics.pair_warping_error(previous[0], full, fwd, ok))
+        previous = (full, image)
+        pick = rng.choice(full.shape[0] * full.shape[1], COLOUR_SAMPLE, replace=False)
+        colours_out.append(image.reshape(-1, 3)[pick])
+        colours_in.append(full.reshape(-1, 3)[pick])
+        if t not in picks:
+            continue
+        ssim.append(metrics.edge_ssim(full, image))
+        with torch.no_grad():
+            f_out = vgg(to_tensor(image, device) / 255.0, layers)
+            f_in = vgg(to_tensor(full, device) / 255.0, layers)
+        gram_out.append(metrics.gram_distance(f_out, style_feats))
+        gram_in.append(metrics.gram_distance(f_in, style_feats))
+        lap = matting.matting_laplacian(full)
+        photo_out.append(metrics.photorealism(lap, image))
+        photo_in.append(metrics.photorealism(lap, full))
+
+    def mean(values: list[float]) -> float:
+        finite = [v for v in values if np.isfinite(v)]
+        return float(np.mean(finite)) if finite else float("nan")
+
+    return {
+        "size": list(size),
+        "warping_error": {
+            "output": mean(e_out),
+            "input": mean(e_in),
+            "pairs": len(e_out),
+            "flow": method,
+            "units": metrics.UNITS["warping_error"],
+        },
+        "edge_ssim": {"mean": mean(ssim), "frames": picks, "units": metrics.UNITS["edge_ssim"]},
+        "gram_distance": {
+            "output": mean(gram_out),
+            "input": mean(gram_in),
+            "frames": picks,
+            "units": metrics.UNITS["gram_distance"],
+        },
+        "colour_distance": {
+            "output": metrics.colour_distance(np.concatenate(colours_out), style),
+            "input": metrics.colour_distance(np.concatenate(colours_in), style),
+            "units": metrics.UNITS["colour_distance"]
+            + f"; {COLOUR_SAMPLE} random pixels of every frame pooled",
+        },
+        "photorealism": {
+            "output": mean(photo_out),
+            "input": mean(photo_in),
+            "frames": picks,
+            "units": metrics.UNITS["photorealism"],
+        },
+    }
+
+
+def _at_output(*keys: str):
+    def get(m: dict) -> float:
+        node = m.get("output_size", {})
+        for k in keys:
+            node = node.get(k, {}) if isinstance(node, dict) else {}
+        return node if isinstance(node, float) else float("nan")
+
+    return get
+
+
 COLUMNS = [
     ("video", lambda m: m.get("video", "")),
     ("variant", lambda m: m.get("variant", "")),
@@ -175,6 +314,9 @@ COLUMNS = [
     ("colour dist.", lambda m: m.get("colour_distance", {}).get("output", float("nan"))),
     ("colour dist. input", lambda m: m.get("colour_distance", {}).get("input", float("nan"))),
     ("photoreal. energy", lambda m: m["photorealism"]["output"]),
+    ("E_warp at output size", _at_output("warping_error", "output")),
+    ("E_warp input at output size", _at_output("warping_error", "input")),
+    ("colour dist. at output size", _at_output("colour_distance", "output")),
     ("s/frame", lambda m: m["time"].get("seconds_per_frame", float("nan"))),
     ("evals/frame", lambda m: m["time"].get("evaluations_per_frame", float("nan"))),
 ]

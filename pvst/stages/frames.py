@@ -26,21 +26,21 @@ def extract(video_file: str | Path, out: str | Path, params: FramesParams, key: 
     Returns the number of frames written. Nothing is left at `out` if anything fails.
     """
     info = media.probe(video_file)
+    timing = media.timing(video_file)
     src_w, src_h = info.display_size
     w, h = media.working_size(src_w, src_h, params.size, params.upscale)
     start, step, limit = params.start, params.step, params.max_frames
-    expected = None
-    if info.duration:
-        expected = max(0, math.ceil((round(info.duration * info.fps) - start) / step))
-        if limit:
-            expected = min(expected, limit)
+    expected = max(0, math.ceil((timing.frames - start) / step))
+    if limit:
+        expected = min(expected, limit)
     log.info(
-        "decoding %s (%s, %d×%d at %.3g fps) to %d×%d, frames from %d every %d%s",
+        "decoding %s (%s, %d×%d at %.3g fps%s) to %d×%d, frames from %d every %d%s",
         video_file,
         info.codec,
         src_w,
         src_h,
-        info.fps,
+        timing.fps,
+        ", variable rate: taken on a constant-rate grid at its average" if timing.variable else "",
         w,
         h,
         start,
@@ -51,7 +51,10 @@ def extract(video_file: str | Path, out: str | Path, params: FramesParams, key: 
     with store.create(out, STAGE, record, key, inputs={"video": str(video_file)}) as f:
         ds = store.create_stack(f, "frames", (0, h, w, 3), np.uint8, growing=True)
         n = 0
-        frames = media.read_frames(video_file, (w, h), start=start, count=limit, step=step)
+        rate = timing.rate if timing.variable else None
+        frames = media.read_frames(
+            video_file, (w, h), start=start, count=limit, step=step, rate=rate
+        )
         for frame in progress(frames, expected, "frames", "frame"):
             ds.resize(n + 1, axis=0)
             ds[n] = frame
@@ -64,8 +67,10 @@ def extract(video_file: str | Path, out: str | Path, params: FramesParams, key: 
         store.write_array(f, "source_index", start + step * np.arange(n, dtype=np.int64))
         store.set_attrs(
             f,
-            fps=info.fps / step,
-            source_fps=info.fps,
+            fps=timing.fps / step,
+            source_fps=timing.fps,
+            rate=f"{timing.rate.numerator}/{timing.rate.denominator}",
+            variable_rate=timing.variable,
             source_size=(src_w, src_h),
             size=(w, h),
             count=n,

@@ -1,4 +1,6 @@
-# Encode frames artifacts: results/{video}_{variant}.mp4, its side-by-side, and a GIF on request.
+# A result as the user's clip: rendered at the output size (render section) with the clip's
+# frame timing and sound, results/{video}_{variant}.mp4; its side-by-side; a GIF on request.
+# Memory: the render of one 1920×1080 frame and the encoder, flat in the clip's length.
 
 
 rule assemble:
@@ -12,8 +14,8 @@ rule assemble:
     log:
         "results/logs/{video}_{variant}.assemble.log",
     resources:
-        mem_mb=1000,
-        runtime=30,
+        mem_mb=3000,
+        runtime=60,
     shell:
         "{PVST} {params.cmd} --log {log:q}"
 
@@ -29,8 +31,8 @@ rule side_by_side:
     log:
         "results/logs/{video}_{variant}.sbs.log",
     resources:
-        mem_mb=1000,
-        runtime=30,
+        mem_mb=3000,
+        runtime=60,
     shell:
         "{PVST} {params.cmd} --log {log:q}"
 

@@ -1,5 +1,7 @@
 # Metrics of a result video: results/{video}_{variant}.metrics.json. The flow they need (of the
-# input frames, by another estimator than the stylizer's) is made by the flow rules.
+# input frames, by another estimator than the stylizer's) is made by the flow rules; at the
+# output size the result is rendered as the user gets it and measured there too (VGG19 and a
+# Matting Laplacian at that size: the memory below is for 1920×1080).
 
 
 rule evaluate:
@@ -13,7 +15,7 @@ rule evaluate:
     log:
         "results/logs/{video}_{variant}.evaluate.log",
     resources:
-        mem_mb=4000,
-        runtime=60,
+        mem_mb=8000,
+        runtime=120,
     shell:
         "{PVST} {params.cmd} --log {log:q}"

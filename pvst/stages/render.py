@@ -1,0 +1,137 @@
+"""Render: a working-size result carried to the output size, frame by frame, from the source.
+
+Nothing at the output size is cached: a 10 s clip at 1920×1080 is 1.5 GB of raw frames, while
+rendering one costs a fraction of a second (README, "Output size"). Every product (the video,
+its side-by-side, its GIF, the output-size metrics) streams: the source is decoded at the
+output size one frame at a time, aligned to the working-size frames (the same start, step,
+count and presentation times), each frame is rendered on the device and handed on.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from pvst import media, render
+from pvst.device import pick_device
+from pvst.errors import ArtifactError, MediaError
+from pvst.params import RenderParams
+from pvst.stages.frames import Frames
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Source:
+    """The clip behind a frames artifact: where its frames sit in the clip and how to decode
+    the same frames at another size."""
+
+    clip: Path
+    size: tuple[int, int]  # as shown: pixel aspect and rotation applied
+    timing: media.Timing
+    start: int
+    step: int
+    count: int
+    audio: tuple[str, ...]
+
+    @classmethod
+    def of(cls, clip: str | Path, frames: Frames) -> Source:
+        info = media.probe(clip)
+        index = frames.array("source_index") if frames.has("source_index") else None
+        if index is None or len(index) == 0:
+            raise ArtifactError(f"{frames.path}: has no source_index (not a frames artifact?)")
+        step = int(index[1] - index[0]) if len(index) > 1 else 1
+        return cls(
+            Path(clip),
+            info.display_size,
+            media.timing(clip),
+            int(index[0]),
+            step,
+            len(frames),
+            info.audio,
+        )
+
+    @property
+    def fps(self) -> Fraction:
+        """The frame rate of the kept frames."""
+        return self.timing.rate / self.step
+
+    def soundtrack(self) -> media.Soundtrack | None:
+        """The clip's audio under the kept frames: from the first kept frame for as long as
+        they last (with step > 1 the frames are fewer per second, the sound unchanged)."""
+        if not self.audio:
+            return None
+        start = float(self.start / self.timing.rate)
+        return media.Soundtrack(self.clip, start, float(self.count / self.fps), self.audio)
+
+    def frames(self, size: tuple[int, int]) -> Iterator[np.ndarray]:
+        """The kept frames at `size` (an odd side of the clip's own size is cropped)."""
+        w, h = size
+        decode = self.size if (w, h) == render.output_size(*self.size, "source") else size
+        rate = self.timing.rate if self.timing.variable else None
+        frames = media.read_frames(
+            self.clip, decode, start=self.start, count=self.count, step=self.step, rate=rate
+        )
+        n = 0
+        for frame in frames:
+            n += 1
+            yield frame[:h, :w]
+        if n != self.count:
+            raise MediaError(
+                f"{self.clip}: gave {n} frames from frame {self.start} every {self.step}, but "
+                f"its frames artifact holds {self.count} (did the clip change since?)"
+            )
+
+
+def output_size(source: Source, params: RenderParams) -> tuple[int, int]:
+    return render.output_size(*source.size, params.size)
+
+
+def rendered(
+    result: Frames,
+    frames: Frames,
+    source: Source,
+    params: RenderParams,
+    size: tuple[int, int] | None = None,
+    every: int = 1,
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(source frame, rendered frame) at the output size (or `size`), frame by frame (every
+    `every`-th frame only).
+
+    A result at another size than its frames (the CycleGAN's multiples of 4) is first brought
+    to the frames' size."""
+    if len(result) != len(frames):
+        raise ArtifactError(
+            f"{result.path} has {len(result)} frames but its input {frames.path} has {len(frames)}"
+        )
+    device = pick_device(params.device)
+    size = size or output_size(source, params)
+    log.info(
+        "rendering %d frames of %d×%d at %d×%d from %s on %s (radius %d, ε %g)",
+        len(frames),
+        *frames.size,
+        *size,
+        source.clip,
+        device,
+        params.radius,
+        params.eps,
+    )
+    for t, full in enumerate(source.frames(size)):
+        if t % every:
+            continue
+        small, out = frames[t], result[t]
+        if out.shape != small.shape:
+            out = media.resize_image(out, frames.size)
+        image = render.render(
+            render.as_tensor(small, device),
+            render.as_tensor(out, device),
+            render.as_tensor(full, device),
+            params.radius,
+            params.eps,
+        )
+        yield full, render.to_uint8(image)
