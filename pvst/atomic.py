@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -50,3 +51,23 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def check_writable(path: str | Path) -> None:
+    """Refuse, before any work, a place where nothing can be written: `path` (a folder, or a
+    file's path) is probed at its nearest existing folder by creating and removing a file."""
+    from pvst.errors import PvstError
+
+    path = Path(path)
+    folder = path if path.is_dir() else path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    try:
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".pvst-write-test-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise PvstError(
+            f"{path}: cannot write there ({folder}: {exc.strerror or exc}); choose a folder "
+            "you can write to"
+        ) from None

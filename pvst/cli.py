@@ -454,6 +454,8 @@ def cmd_image(args) -> None:
     content = media.read_image(args.content)
     style = media.read_style_photo(args.style)
     h, w = content.shape[:2]
+    media.check_thin(args.content, w, h, "photo", args.size)
+    media.check_thin(args.style, style.shape[1], style.shape[0], "style photo", args.size)
     wh = media.working_size(w, h, args.size, upscale=True)
     out = photo.photo_size(w, h, render.size)
     photo.check_memory(wh, out, params, render, device, f"{args.content} at --size {args.size}")
@@ -780,8 +782,48 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Arguments that name what a command writes (checked apart from the inputs).
+OUTPUT_ARGS = ("out", "out_dir", "log")
+
+
+def _is_file(text: str) -> bool:
+    """Whether an argument names an existing file (JSON parameters are not paths)."""
+    try:
+        return bool(text) and Path(text).is_file()
+    except (OSError, ValueError):
+        return False
+
+
+def check_outputs(args) -> None:
+    """Refuse, before any work, an output that is also an input (it would be overwritten) or
+    that lies where nothing can be written."""
+    from pvst.atomic import check_writable
+
+    inputs = []
+    for name, value in vars(args).items():
+        if name in OUTPUT_ARGS or name == "func":
+            continue
+        for item in value if isinstance(value, list) else [value]:
+            item = item[1] if isinstance(item, tuple) else item
+            if isinstance(item, str) and _is_file(item):
+                inputs.append(item)
+    for name in OUTPUT_ARGS:
+        out = getattr(args, name, None)
+        if not out:
+            continue
+        for given in inputs:
+            if Path(out).exists() and Path(out).resolve() == Path(given).resolve():
+                raise PvstError(f"{out}: is also an input of this command; it would be overwritten")
+        check_writable(out)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    try:
+        check_outputs(args)
+    except PvstError as exc:
+        print(f"pvst {args.command}: error: {exc}", file=sys.stderr)
+        return 2
     logs.setup(getattr(args, "log", None), getattr(args, "verbose", False))
     try:
         args.func(args)

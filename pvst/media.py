@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import re
 import shutil
 import subprocess
@@ -64,7 +65,7 @@ class VideoInfo:
 
 
 _STREAM = re.compile(r"Stream #\d+:\d+.*?: Video: (?P<codec>\w+)(?P<rest>.*)")
-_SIZE = re.compile(r"\b(\d{2,5})x(\d{2,5})\b")
+_SIZE = re.compile(r"\b(\d{1,5})x(\d{1,5})\b")
 _FPS = re.compile(r"([\d.]+)(k?) (fps|tbr)")
 _SAR = re.compile(r"SAR (\d+):(\d+)")
 _ROT = re.compile(r"rotation of (-?[\d.]+) degrees")
@@ -420,6 +421,45 @@ def write_gif(
             raise MediaError(f"{path}: GIF encoding failed: {err.decode(errors='replace')}")
 
 
+# Pixels an image may have before it is refused as a likely decompression bomb (a small file
+# that decodes to gigabytes); PVST_MAX_PIXELS sets another limit for those who mean it.
+MAX_PIXELS = 2**27  # 134 megapixels: a 16 000 × 8 000 panorama
+Image.MAX_IMAGE_PIXELS = None  # checked by open_image, with a message that names the file
+
+
+def max_pixels() -> int:
+    """The pixel limit of images (PVST_MAX_PIXELS, else MAX_PIXELS)."""
+    value = os.environ.get("PVST_MAX_PIXELS", "")
+    try:
+        return int(value) if value else MAX_PIXELS
+    except ValueError:
+        raise MediaError(f"PVST_MAX_PIXELS={value!r}: expected a number of pixels") from None
+
+
+@contextlib.contextmanager
+def open_image(path: str | Path) -> Iterator[Image.Image]:
+    """A Pillow image, opened without decoding, refused when it has more pixels than the limit
+    (before anything is decoded); an animated image says that its first frame is used."""
+    path = Path(path)
+    try:
+        im = Image.open(path)
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        raise MediaError(f"{path}: not an image Pillow can read ({exc})") from None
+    with im:
+        w, h = im.size
+        limit = max_pixels()
+        if w * h > limit:
+            raise MediaError(
+                f"{path}: {w}×{h} is {w * h / 1e6:.0f} megapixels, over the limit of "
+                f"{limit / 1e6:.0f} (a decompression bomb?); set PVST_MAX_PIXELS to a larger "
+                "number if you mean it"
+            )
+        frames = getattr(im, "n_frames", 1)
+        if frames > 1:
+            log.warning("%s: an animated image of %d frames; its first frame is used", path, frames)
+        yield im
+
+
 def read_image(path: str | Path) -> np.ndarray:
     """An image file as uint8 RGB H×W×3, as a viewer shows it: EXIF orientation applied,
     transparency composited on white, 16-bit and float images scaled (not clipped), grey,
@@ -430,7 +470,7 @@ def read_image(path: str | Path) -> np.ndarray:
     if not path.is_file():
         raise MediaError(f"{path}: no such image file")
     try:
-        with Image.open(path) as im:
+        with open_image(path) as im:
             im.load()
             done = []
             if im.getexif().get(0x0112, 1) != 1:  # EXIF Orientation other than "as stored"
@@ -464,17 +504,34 @@ def read_image(path: str | Path) -> np.ndarray:
 
 # Below this long side relu4_1 (1/8 of the image) has under 4×4 positions: no style to take.
 MIN_STYLE_SIDE = 32
+# Below this short side (in the pixels the network sees) VGG19's relu4_1 has under 2 rows.
+MIN_SHORT_SIDE = 16
 
 
 def read_style_photo(path: str | Path) -> np.ndarray:
-    """The style photo, refused when too small to carry a style."""
+    """The style photo, refused when too small or too thin to carry a style."""
     image = read_image(path)
-    if max(image.shape[:2]) < MIN_STYLE_SIDE:
+    h, w = image.shape[:2]
+    if max(h, w) < MIN_STYLE_SIDE:
         raise MediaError(
-            f"{path}: the style photo is {image.shape[1]}×{image.shape[0]} pixels; it needs a "
+            f"{path}: the style photo is {w}×{h} pixels; it needs a "
             f"long side of at least {MIN_STYLE_SIDE} (VGG19's relu4_1 sees it at 1/8 size)"
         )
+    check_thin(path, w, h, "style photo")
     return image
+
+
+def check_thin(path: str | Path, width: int, height: int, what: str, long_side: int = 0) -> None:
+    """Refuse an image whose short side, with its long side at `long_side` (its own when 0),
+    falls under MIN_SHORT_SIDE: too thin for the network (and a window of the Laplacian)."""
+    scale = long_side / max(width, height) if long_side else 1.0
+    short = min(width, height) * scale
+    if short < MIN_SHORT_SIDE:
+        at = f" at a long side of {long_side}" if long_side else ""
+        raise MediaError(
+            f"{path}: the {what} is {width}×{height} pixels, {short:.0f} on its short side"
+            f"{at}; it needs at least {MIN_SHORT_SIDE} (VGG19's relu4_1 sees 1/8 of it)"
+        )
 
 
 def resize_image(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:

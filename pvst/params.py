@@ -507,10 +507,10 @@ class RenderParams(Frozen):
     in yuv420p needs even sides) or a long side in pixels. Default: "source".
     """
     radius: int
-    """Window radius of the colour maps, in working-size pixels. Default: 1."""
+    """Window radius of the colour maps, in working-size pixels. Default: 3."""
     eps: float
     """Regularisation ε of the maps (towards the frame's global colour map): smaller carries more of
-    the result's texture, larger more of the source's detail. Default: 1e-05.
+    the result's texture, larger more of the source's detail. Default: 0.001.
     """
     device: str
     """Where to render (execution only; auto = CUDA when there is one). Default: "auto"."""

@@ -16,6 +16,7 @@ import numpy as np
 from PIL import Image
 
 from pvst.errors import PvstError
+from pvst.media import open_image
 from pvst.params import SegmentationAuto
 
 log = logging.getLogger(__name__)
@@ -82,13 +83,17 @@ def decode_colours(rgb: np.ndarray, source: str = "mask") -> tuple[np.ndarray, d
     return labels.astype(np.int64), unmatched
 
 
+# A mask may differ in aspect from its photo by this much (rounding when either was resized).
+MASK_ASPECT_TOLERANCE = 0.03
+
+
 def read_colour_mask(path: str | Path, size: tuple[int, int] | None = None) -> np.ndarray:
     """Read a colour-coded mask PNG, resized to (width, height) with nearest neighbour."""
     path = Path(path)
     if not path.is_file():
         raise PvstError(f"{path}: mask file not found")
     try:
-        with Image.open(path) as im:
+        with open_image(path) as im:
             im.load()
             mode = im.mode
             if mode in ("I", "I;16", "I;16B", "F", "CMYK", "YCbCr", "LAB", "HSV"):
@@ -102,6 +107,13 @@ def read_colour_mask(path: str | Path, size: tuple[int, int] | None = None) -> n
     except (OSError, ValueError) as exc:
         raise PvstError(f"{path}: not an image ({exc})") from None
     if size is not None and (rgb.shape[1], rgb.shape[0]) != tuple(size):
+        mh, mw = rgb.shape[:2]
+        if abs((mw / mh) / (size[0] / size[1]) - 1) > MASK_ASPECT_TOLERANCE:
+            raise PvstError(
+                f"{path}: the mask is {mw}×{mh} but its photo is {size[0]}×{size[1]} (at the "
+                "size it is used); another shape, so it would be stretched: make the mask from "
+                "the photo itself"
+            )
         rgb = np.asarray(Image.fromarray(rgb).resize(tuple(size), Image.Resampling.NEAREST))
     labels, _ = decode_colours(rgb, str(path))
     if len(np.unique(labels)) == 1:

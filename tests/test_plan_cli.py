@@ -196,3 +196,88 @@ def test_imports_run_one_way_science_never_reaches_up():
                     names = [a.name for a in node.names]
                 found += [(path.name, n) for n in names if n.startswith(banned)]
     assert found == []
+
+
+def test_a_file_edited_in_place_changes_the_keys_of_what_is_made_from_it(tmp_path, tiny_clip):
+    """Every plain input enters the keys by its content: clip, style photo, masks (one file and
+    a keyframe folder), weights and checkpoints; editing one (even keeping its time) gives new
+    keys to what depends on it, and to nothing else."""
+    import os
+
+    from PIL import Image
+
+    data = tmp_path / "data"
+    (data / "keys").mkdir(parents=True)
+    shutil.copy(tiny_clip, data / "clip.mp4")
+    for name, colour in (("style.png", (200, 90, 30)), ("smask.png", (0, 0, 255))):
+        Image.new("RGB", (64, 48), colour).save(data / name)
+    for name in ("000000.png", "000006.png"):
+        Image.new("RGB", (128, 54), (0, 0, 255)).save(data / "keys" / name)
+    (data / "vgg.pth").write_bytes(b"weights one")
+    (data / "G.pth").write_bytes(b"checkpoint one")
+    raw = {
+        "videos": {"clip": {"video": "data/clip.mp4", "style": "data/style.png"}},
+        "variants": {
+            "masked": {
+                "segmentation": {
+                    "method": "masks",
+                    "masks": {"content": "data/keys", "style": "data/smask.png"},
+                }
+            }
+        },
+        "stylize": {"vgg": "data/vgg.pth"},
+        "cyclegan": {"checkpoint": "data/G.pth"},
+    }
+    stages = ("frames", "flow", "laplacian", "segment", "stylize", "cyclegan")
+
+    def keys() -> dict[str, str]:
+        plan = make_plan(tmp_path, raw)
+        out = {s: plan.artifact(s, "clip").key for s in stages}
+        out["segment masked"] = plan.artifact("segment", "clip", "masked").key
+        out["stylize masked"] = plan.artifact("stylize", "clip", "masked").key
+        return out
+
+    def edit(path, data_bytes=None, image=None):
+        """Rewrite a file with new content and give it back its old times."""
+        st = path.stat()
+        if image is not None:
+            image.save(path)
+        else:
+            path.write_bytes(data_bytes)
+        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+    before = keys()
+    assert keys() == before  # the same files: the same keys
+    changed = lambda now: {k for k in before if now[k] != before[k]}  # noqa: E731
+
+    edit(data / "style.png", image=Image.new("RGB", (64, 48), (20, 40, 160)))
+    now = keys()
+    assert changed(now) == {"segment", "stylize", "segment masked", "stylize masked"}
+    before = now
+    edit(data / "keys" / "000006.png", image=Image.new("RGB", (128, 54), (0, 255, 0)))
+    now = keys()
+    assert changed(now) == {"segment masked", "stylize masked"}
+    before = now
+    edit(data / "smask.png", image=Image.new("RGB", (64, 48), (0, 255, 0)))
+    now = keys()
+    assert changed(now) == {"segment masked", "stylize masked"}
+    before = now
+    edit(data / "vgg.pth", b"weights two")
+    now = keys()
+    assert changed(now) == {"stylize", "stylize masked"}
+    before = now
+    edit(data / "G.pth", b"checkpoint two")
+    now = keys()
+    assert changed(now) == {"cyclegan"}
+    before = now
+    with open(data / "clip.mp4", "ab") as f:
+        f.write(b"\0")
+    now = keys()
+    assert changed(now) == set(before)  # everything is made from the clip
+
+
+def test_long_json_parameters_are_not_taken_for_paths(tmp_path):
+    import argparse
+
+    args = argparse.Namespace(params="{" + '"k": 1, ' * 100 + "}", out=str(tmp_path / "o.h5"))
+    cli.check_outputs(args)  # a 700-character argument is not a file name, and no error

@@ -264,3 +264,11 @@ def test_rendered_frames_follow_the_result(tmp_path, tiny_clip):
     for full, image in pairs:
         assert image.shape == full.shape == (54, 128, 3)
         assert np.abs(image.astype(int) - warm(full)).mean() < 3
+
+
+def test_at_the_working_size_the_result_is_the_output(tmp_path, tiny_clip):
+    art, res = result_of(tmp_path, tiny_clip, change=warm)
+    with Frames(art) as fr, Frames(res, stage=None) as out:
+        source = Source.of(tiny_clip, fr)
+        pairs = list(rendered(out, fr, source, RENDER, size=fr.size))
+        assert all(np.array_equal(image, out[t]) for t, (_, image) in enumerate(pairs))

@@ -259,14 +259,15 @@ def test_masks_method_with_fallback_and_none(clip, tmp_path, rocket_file, caplog
     content = np.zeros((54, 128, 3), np.uint8)
     content[:27], content[27:] = code("blue"), code("green")
     content[40:, 100:] = code("red")  # red is not in the style mask
-    Image.fromarray(content).save(tmp_path / "000000.png")
+    (tmp_path / "keys").mkdir()  # a keyframe folder holds its masks only
+    Image.fromarray(content).save(tmp_path / "keys" / "000000.png")
     style = np.zeros((85, 128, 3), np.uint8)
     style[:60], style[60:] = code("blue"), code("green")
     Image.fromarray(style).save(tmp_path / "style.png")
     params = {
         **SEG,
         "method": "masks",
-        "masks": {"content": str(tmp_path), "style": str(tmp_path / "style.png")},
+        "masks": {"content": str(tmp_path / "keys"), "style": str(tmp_path / "style.png")},
     }
     out = tmp_path / "seg.h5"
     with caplog.at_level(logging.WARNING):

@@ -124,3 +124,68 @@ def test_a_stamp_is_rewritten_only_when_what_it_records_changes(tmp_path):
     assert path.stat().st_mtime > 1
     assert '"crf": 20' in path.read_text()
     assert [p.name for p in path.parent.iterdir()] == ["a.json"]  # no temporary left behind
+
+
+def _frames_artifact(path, n=4, size=(8, 6), count=None, attr_size=None):
+    w, h = size
+    with store.create(path, "frames", {"size": w}, key=path.stem.split("-")[-1]) as f:
+        store.write_array(f, "frames", np.zeros((n, h, w, 3), np.uint8))
+        store.set_attrs(f, count=count if count is not None else n, size=attr_size or size)
+    return path
+
+
+@pytest.mark.parametrize(
+    "damage, words",
+    [
+        ("count", "'frames' holds 4 frames, its count says 7"),
+        ("size", "'frames' frames are 8×6, its size says 10×6"),
+        ("foreign", "no pvst stage wrote"),
+        ("truncated", "not a readable HDF5 file"),
+        ("incomplete", "incomplete artifact"),
+        ("other stage", "holds a 'flow' artifact, expected 'frames'"),
+    ],
+)
+def test_a_damaged_artifact_is_named_and_moved_aside_for_the_workflow_to_remake(
+    tmp_path, damage, words
+):
+    path = tmp_path / "results" / "clip" / "frames-0123456789.h5"
+    path.parent.mkdir(parents=True)
+    if damage == "count":
+        _frames_artifact(path, count=7)
+    elif damage == "size":
+        _frames_artifact(path, attr_size=(10, 6))
+    elif damage == "foreign":
+        with h5py.File(path, "w") as f:
+            f["frames"] = np.zeros((4, 6, 8, 3), np.uint8)
+    elif damage == "truncated":
+        data = _frames_artifact(path, n=40, size=(64, 48)).read_bytes()
+        path.write_bytes(data[: len(data) // 2])
+    elif damage == "incomplete":
+        _frames_artifact(path)
+        with h5py.File(path, "a") as f:
+            f.attrs["complete"] = False
+    else:
+        with store.create(path, "flow", {}):
+            pass
+    with pytest.raises(ArtifactError) as err:
+        store.open_artifact(path, "frames")
+    assert str(path) in str(err.value) and words in str(err.value)
+    assert "moved aside" in str(err.value)
+    assert not path.exists() and path.with_name(path.name + ".damaged").exists()
+
+
+def test_a_file_that_is_not_at_an_artifacts_path_is_never_moved(tmp_path):
+    path = _frames_artifact(tmp_path / "mine.h5", count=9)
+    with pytest.raises(ArtifactError, match="its count says 9"):
+        store.open_artifact(path, "frames")
+    with pytest.raises(ArtifactError, match="its count says 9"):
+        store.open_artifact(tmp_path / "mine.h5", None)
+    assert path.exists()
+
+
+def test_a_part_holds_its_own_span_of_frames(tmp_path):
+    path = tmp_path / "stylize-0123456789-1of2.h5"
+    with store.create(path, "stylize-part", {}) as f:
+        store.write_array(f, "frames", np.zeros((3, 6, 8, 3), np.uint8))
+        store.set_attrs(f, count=10, t0=2, t1=5, size=(8, 6))
+    store.open_artifact(path, "stylize-part").close()

@@ -1,6 +1,7 @@
 """The Snakemake workflow, run for real in a temporary directory on a tiny clip."""
 
 import json
+import os
 import shutil
 
 import pytest
@@ -119,6 +120,20 @@ def test_real_run_of_the_whole_pipeline(tiny_project):
     # without smoothing (the default) the optimised frames are encoded as they are
     unsmoothed = run_snakemake(tiny_project, "results/tiny_unsmoothed.mp4", "-n")
     assert job_counts(unsmoothed.stdout) == {"assemble": 1, "total": 1}
+    # the style photo edited in place, its time kept: what is made from it is made again
+    style = tiny_project / "data" / "styles" / "coffee.png"
+    st = style.stat()
+    media.write_image(style, 255 - media.read_image(style))
+    os.utime(style, ns=(st.st_atime_ns, st.st_mtime_ns))
+    edited = run_snakemake(tiny_project, "results/tiny_stylized.mp4", "-n")
+    assert job_counts(edited.stdout) == {
+        "segment": 1,
+        "stylize_part": 2,
+        "stylize": 1,
+        "smooth": 1,
+        "assemble": 1,
+        "total": 6,
+    }
 
 
 def test_missing_clip_and_unknown_variant_messages(tiny_project):
@@ -144,6 +159,19 @@ def test_invalid_configuration_stops_the_workflow(tiny_project):
     assert "extra.yaml" in out and "stylize.beta: expected number, got 'lots'" in out
     extra.write_text("stylize: {lambda: 1e4}\n")  # YAML 1.1 reads 1e4 as a string
     assert run_snakemake(tiny_project, "-n", "--configfile", str(extra)).returncode == 0
+    for text, words in (
+        ("stylize: {alpha: .nan}\n", "stylize.alpha: nan is not a finite number"),
+        ("frames: {size: 64}\nframes: {size: 32}\n", "'frames' is given twice"),
+    ):
+        extra.write_text(text)
+        proc = run_snakemake(tiny_project, "-n", "--configfile", str(extra), check=False)
+        assert proc.returncode != 0 and words in proc.stdout + proc.stderr, text
+    # results/ where nothing can be written: said at the start, not in a job's log
+    shutil.rmtree(tiny_project / "results", ignore_errors=True)
+    (tiny_project / "results").symlink_to("/sys/kernel")
+    proc = run_snakemake(tiny_project, "-n", check=False)
+    assert proc.returncode != 0
+    assert "results: cannot write there" in proc.stdout + proc.stderr
 
 
 def test_flow_runs_in_parts_then_merges(tiny_project):

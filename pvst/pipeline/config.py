@@ -9,6 +9,8 @@ from __future__ import annotations
 import copy
 import difflib
 import math
+import re
+import reprlib
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -84,14 +86,16 @@ def _describe(error) -> str:
             lines.append(f"{where}: unknown key '{key}'{hint}")
         return "; ".join(lines)
     if error.validator == "type":
-        return f"{where}: expected {error.validator_value}, got {error.instance!r}"
+        return f"{where}: expected {error.validator_value}, got {_short(error.instance)}"
     if error.validator == "pattern" and "description" in error.schema:
-        return f"{where}: {error.instance!r} is not valid here ({error.schema['description']})"
+        return (
+            f"{where}: {_short(error.instance)} is not valid here ({error.schema['description']})"
+        )
     if error.validator == "pattern" and error.absolute_path == error.relative_path:
-        return f"{where}: {error.instance!r} does not match {error.validator_value}"
+        return f"{where}: {_short(error.instance)} does not match {error.validator_value}"
     if error.validator == "not" and isinstance(error.instance, str):
-        return f"{where}: the name '{error.instance}' is reserved"
-    return f"{where}: {error.message}"
+        return f"{where}: the name '{_short(error.instance)}' is reserved"
+    return f"{where}: {_short(error.message)}"
 
 
 _TYPES = {
@@ -121,7 +125,14 @@ def _coerce(value: Any, node: dict) -> Any:
         return [_coerce(v, node["items"]) for v in value]
     types = node.get("type")
     types = [types] if isinstance(types, str) else types or []
-    if isinstance(value, str) and "string" not in types and types:
+    spelled_number = (
+        "string" in types
+        and {"integer", "number"} & set(types)
+        and "pattern" in node
+        and isinstance(value, str)
+        and not re.fullmatch(node["pattern"], value)
+    )
+    if isinstance(value, str) and ("string" not in types or spelled_number) and types:
         try:
             parsed = yaml.safe_load(value)
         except yaml.YAMLError:
@@ -162,17 +173,54 @@ def validate(config: Any, source: str = "config", coerce: bool = False) -> dict:
         config = _coerce(config, schema())
     validator = Draft202012Validator(schema())
     errors = sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.path)))
-    if errors:
-        # Errors inside a propertyNames check point at the parent; say which name.
-        lines = []
-        for e in errors:
-            if e.validator in ("pattern", "not") and "propertyNames" in e.absolute_schema_path:
-                parent = _dotted(e.absolute_path)
-                lines.append(f"{parent}: invalid name {e.instance!r} ({e.message})")
-            else:
-                lines.append(_describe(e))
-        raise ConfigError(f"{source} is invalid:\n  - " + "\n  - ".join(lines))
+    lines = [f"{where}: {value!r} is not a finite number" for where, value in _not_finite(config)]
+    # Errors inside a propertyNames check point at the parent; say which name.
+    for e in errors:
+        if e.validator in ("pattern", "not") and "propertyNames" in e.absolute_schema_path:
+            parent = _dotted(e.absolute_path)
+            lines.append(f"{parent}: invalid name {_short(e.instance)} ({_short(e.message)})")
+        else:
+            lines.append(_describe(e))
+    if lines:
+        raise ConfigError(bounded(f"{source} is invalid", lines))
     return _fill_defaults(config, schema())
+
+
+# A message lists at most this many problems, each at most this long (a YAML alias bomb
+# expands to megabytes).
+MAX_LINES = 20
+MAX_LINE = 300
+
+
+def bounded(head: str, lines: list[str]) -> str:
+    """`head` and the problems, each cut to MAX_LINE characters, the first MAX_LINES of them
+    and how many more."""
+    cut = [line if len(line) <= MAX_LINE else line[: MAX_LINE - 1] + "…" for line in lines]
+    more = [f"… and {len(cut) - MAX_LINES} more"] if len(cut) > MAX_LINES else []
+    return f"{head}:\n  - " + "\n  - ".join(cut[:MAX_LINES] + more)
+
+
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxlist, _REPR.maxdict, _REPR.maxstring = 2, 4, 4, 60
+
+
+def _short(value: Any) -> str:
+    """A value's repr, small whatever the value (reprlib looks at a few items of a level)."""
+    text = _REPR.repr(value) if not isinstance(value, str) else repr(value)
+    return text if len(text) <= 80 else text[:79] + "…"
+
+
+def _not_finite(value: Any, path: tuple = (), seen: set | None = None) -> list[tuple[str, float]]:
+    """(dotted key, value) of every NaN or infinite number in a configuration. A mapping or
+    list that YAML aliases into several places is looked at once (an alias bomb stays small)."""
+    seen = set() if seen is None else seen
+    if isinstance(value, float) and not math.isfinite(value):
+        return [(_dotted(path), value)]
+    if not isinstance(value, dict | list) or id(value) in seen:
+        return []
+    seen.add(id(value))
+    items = value.items() if isinstance(value, dict) else enumerate(value)
+    return [hit for k, v in items for hit in _not_finite(v, (*path, k), seen)]
 
 
 def load(path: str | Path) -> dict:
@@ -180,14 +228,45 @@ def load(path: str | Path) -> dict:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: configuration file not found")
+    return validate(read_yaml(path), source=str(path), coerce=True)
+
+
+class _UniqueKeys(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key given twice in one mapping (YAML would keep the
+    last silently)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if isinstance(key, str) and key in seen:
+                raise ConfigError(
+                    f"key '{key}' is given twice in one mapping (lines {seen[key]} and "
+                    f"{key_node.start_mark.line + 1}); YAML would keep the second silently"
+                )
+            seen[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep)
+
+
+_UniqueKeys.add_constructor(
+    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _UniqueKeys.construct_mapping
+)
+
+
+def read_yaml(path: str | Path) -> Any:
+    """A YAML file read safely (no code, no Python objects), a duplicate key refused."""
+    path = Path(path)
     try:
         with open(path) as f:
-            raw = yaml.safe_load(f)
+            return yaml.load(f, Loader=_UniqueKeys)  # a SafeLoader: plain values only
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        raise ConfigError(f"{path}: not valid YAML{where}: {exc}") from None
-    return validate(raw, source=str(path), coerce=True)
+        text = str(exc)
+        text = text if len(text) <= MAX_LINE else text[: MAX_LINE - 1] + "…"
+        raise ConfigError(f"{path}: not valid YAML{where}: {text}") from None
 
 
 def merge(base: dict, *overrides: dict | None) -> dict:

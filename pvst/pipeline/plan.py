@@ -19,6 +19,7 @@ from pvst.errors import PvstError
 from pvst.frozen import Frozen
 from pvst.pipeline import config as cfgmod
 from pvst.pipeline import samples
+from pvst.pipeline.fingerprint import fingerprint
 from pvst.pipeline.store import params_key
 
 RESULTS = "results"
@@ -184,9 +185,24 @@ def artifact_path(video: str, stage: str, key: str) -> str:
     return f"{RESULTS}/{video}/{stage}-{key}.h5"
 
 
-def input_token(path: str) -> str:
-    """How a plain input file enters a key: its normalised relative path."""
-    return os.path.normpath(path)
+def input_token(path: str, content: str | Path | None = None) -> str:
+    """How a plain input file enters a key: its normalised relative path and the fingerprint
+    of its content (of `content`, the file that will be copied there, for a sample not yet
+    in data/)."""
+    return f"{os.path.normpath(path)}#{fingerprint(content or path)}"
+
+
+def param_files(stage: str, params: dict) -> dict[str, str]:
+    """Input files that a stage's parameters name (masks, weights), by role."""
+    keyed = STAGES[stage].keyed(params)
+    out = {}
+    for dotted in STAGES[stage].files:
+        value = keyed
+        for part in dotted.split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        if isinstance(value, str) and value != "pastiche":
+            out[dotted.replace(".", "_")] = value
+    return out
 
 
 def stage_key(stage: str, params: dict, input_tokens: list[str]) -> str:
@@ -246,6 +262,11 @@ class Plan:
         entry = self.config["videos"].get(video, {})
         if "video" in entry:
             path = entry["video"]
+            if (self.root / path).is_dir():
+                raise PvstError(
+                    f"{path}: the clip of video '{video}' is a folder; `video:` names one file "
+                    "(any format ffmpeg reads)"
+                )
             if (self.root / path).exists() or self._is_sample(path):
                 return path
             raise PvstError(self._missing(path, f"the clip of video '{video}'"))
@@ -268,6 +289,8 @@ class Plan:
         over = self.config["variants"].get(variant, {})
         entry = self.config["videos"].get(video, {})
         path = over.get("style") or entry.get("style") or self.config["default_style"]
+        if (self.root / path).is_dir():
+            raise PvstError(f"{path}: the style photo of '{video}' ({variant}) is a folder")
         if (self.root / path).exists() or self._is_sample(path):
             return path
         raise PvstError(self._missing(path, f"the style photo of '{video}' ({variant})"))
@@ -305,10 +328,20 @@ class Plan:
                 tokens.append(upstream.key)
             else:
                 inputs[role] = self._file(role, video, variant)
-                tokens.append(input_token(inputs[role]))
+                tokens.append(self._token(inputs[role]))
+        files = self._param_files(stage, params)
+        tokens += [self._token(path) for path in files.values()]
         key = stage_key(stage, params, tokens)
-        inputs.update(self._param_files(stage, params))
+        inputs.update(files)
         return Artifact(stage, video, key, params, inputs)
+
+    def _token(self, path: str) -> str:
+        """A plain input's token: its content's fingerprint (a sample's, from its package,
+        before it is copied into data/)."""
+        where = self.root / path
+        if not where.exists() and self._is_sample(path):
+            return input_token(path, samples.source(os.path.relpath(os.path.normpath(path), DATA)))
+        return input_token(path, where)
 
     def _file(self, role: str, video: str, variant: str) -> str:
         if role == "video":
@@ -329,18 +362,12 @@ class Plan:
         raise PvstError(f"unknown input role '{role}'")  # pragma: no cover - programming error
 
     def _param_files(self, stage: str, params: dict) -> dict[str, str]:
-        """Input files named by the stage's parameters (their paths are in the key already)."""
-        keyed = STAGES[stage].keyed(params)
-        out = {}
-        for dotted in STAGES[stage].files:
-            value = keyed
-            for part in dotted.split("."):
-                value = value.get(part) if isinstance(value, dict) else None
-            if isinstance(value, str) and value != "pastiche":
-                if not (self.root / value).exists():
-                    raise PvstError(self._missing(value, f"{stage}'s {dotted}"))
-                out[dotted.replace(".", "_")] = value
-        return out
+        """Input files named by the stage's parameters; a missing one is an error."""
+        files = param_files(stage, params)
+        for role, path in files.items():
+            if not (self.root / path).exists():
+                raise PvstError(self._missing(path, f"{stage}'s {role.replace('_', '.', 1)}"))
+        return files
 
     def final(self, video: str, variant: str = cfgmod.DEFAULT_VARIANT) -> Artifact:
         """The artifact whose frames are a variant's video: stylized (and smoothed, unless
@@ -382,9 +409,9 @@ class Plan:
             "chunks": ev["chunks"],
         }
         frames = self.artifact("frames", video, variant)
-        key = stage_key("flow", params, [frames.key])
-        inputs = {"frames": frames.path, **self._param_files("flow", params)}
-        return Artifact("flow", video, key, params, inputs)
+        files = self._param_files("flow", params)
+        key = stage_key("flow", params, [frames.key, *map(self._token, files.values())])
+        return Artifact("flow", video, key, params, {"frames": frames.path, **files})
 
     def product(self, kind: str, video: str, variant: str) -> str:
         """The path of a fixed-name product (PRODUCTS) of a video and variant."""
@@ -486,8 +513,8 @@ class Plan:
 def key_from_files(stage: str, params: dict, inputs: dict[str, str]) -> str:
     """The key of a stage's artifact computed from its actual input files.
 
-    Upstream artifacts contribute the key they carry, plain files their path; the result equals
-    Plan.artifact(...).key when the files are the ones the plan names.
+    Upstream artifacts contribute the key they carry, plain files their path and content; the
+    result equals Plan.artifact(...).key when the files are the ones the plan names.
     """
     from pvst.pipeline.store import input_key
 
@@ -495,4 +522,5 @@ def key_from_files(stage: str, params: dict, inputs: dict[str, str]) -> str:
     for role in STAGES[stage].roles(params):
         path = inputs[role]
         tokens.append(input_key(path) if role in STAGES else input_token(path))
+    tokens += [input_token(path) for path in param_files(stage, params).values()]
     return stage_key(stage, params, tokens)

@@ -11,6 +11,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import os
+import re
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -121,9 +123,13 @@ def open_artifact(
     params: Mapping | None = None,
     key: str | None = None,
 ) -> h5py.File:
-    """Open a finished artifact for reading, checking that it is what the caller asked for.
+    """Open a finished artifact for reading, checking that it is what the caller asked for:
+    its stage, that it is complete, its key and parameters, and that its datasets have the
+    shapes its attributes promise.
 
-    `stage` None accepts an artifact of any stage.
+    `stage` None accepts an artifact of any stage. A damaged or foreign file at the path of a
+    `stage` artifact (results/…/{stage}-{key}.h5) is moved aside, so that running the workflow
+    again makes it anew; any other file is left where it is.
     """
     path = Path(path)
     if not path.is_file():
@@ -132,13 +138,20 @@ def open_artifact(
     try:
         f = h5py.File(path, "r")
     except OSError as exc:
-        raise ArtifactError(f"{path}: not a readable HDF5 file ({exc})") from None
+        raise _damaged(path, stage, f"not a readable HDF5 file ({exc})") from None
     try:
         found = f.attrs.get("stage")
+        if found is None or "params" not in f.attrs:
+            raise _damaged(
+                path, stage, "an HDF5 file that no pvst stage wrote (no stage or parameters)"
+            )
         if stage is not None and found != stage:
-            raise ArtifactError(f"{path}: holds a '{found}' artifact, expected '{stage}'")
+            raise _damaged(path, stage, f"holds a '{found}' artifact, expected '{stage}'")
         if not f.attrs.get("complete", False):
-            raise ArtifactError(f"{path}: incomplete artifact (its writer was interrupted)")
+            raise _damaged(path, stage, "incomplete artifact (its writer was interrupted)")
+        problem = inconsistency(f)
+        if problem:
+            raise _damaged(path, stage, f"inconsistent artifact: {problem}")
         if key is not None and f.attrs.get("key") != key:
             raise ArtifactError(f"{path}: has key {f.attrs.get('key')!r}, expected {key!r}")
         if params is not None:
@@ -154,6 +167,52 @@ def open_artifact(
         f.close()
         raise
     return f
+
+
+def _damaged(path: Path, stage: str | None, what: str) -> ArtifactError:
+    """The error for a file that cannot be the artifact at its path; moved aside (to
+    PATH.damaged) when the path is that of a `stage` artifact, so the workflow remakes it."""
+    if stage is None or not re.fullmatch(rf"{stage}-{KEY_PATTERN}(-\d+of\d+)?\.h5", path.name):
+        return ArtifactError(f"{path}: {what}")
+    aside = path.with_name(path.name + ".damaged")
+    try:
+        os.replace(path, aside)
+    except OSError as exc:
+        return ArtifactError(f"{path}: {what}; delete it and run again to remake it ({exc})")
+    return ArtifactError(
+        f"{path}: {what}; moved aside to {aside.name}: run the workflow (or the stage) again "
+        "to remake it"
+    )
+
+
+def inconsistency(f: h5py.File) -> str | None:
+    """What an artifact's datasets contradict in its attributes (`count` frames of `size`),
+    or None. Frame stacks (frames, labels, flows) hold `count` items (a part: t1 − t0) of the
+    frames' size; a Laplacian holds one entry per frame."""
+    count = f.attrs.get("count")
+    if count is not None and "t0" in f.attrs:  # a part: frames t0 … t1 − 1 of the clip
+        count = int(f.attrs["t1"]) - int(f.attrs["t0"])
+    size = f.attrs.get("size")
+    try:
+        for name in ("frames", "labels", *(f"{g}/backward" for g in f if g.startswith("j"))):
+            if name not in f or not isinstance(f[name], h5py.Dataset):
+                continue
+            shape = f[name].shape
+            if count is not None and (len(shape) < 3 or shape[0] != int(count)):
+                return (
+                    f"'{name}' holds {shape[0] if shape else 0} frames, its count says {int(count)}"
+                )
+            if size is not None and name != "labels" and tuple(shape[2:0:-1]) != tuple(size):
+                return (
+                    f"'{name}' frames are {shape[2]}×{shape[1]}, its size says {size[0]}×{size[1]}"
+                )
+            if name == "frames" and shape[3:] != (3,):
+                return f"'frames' has shape {shape}, not N×H×W×3"
+        if "L" in f and count is not None and len(f["L"]) != int(count):
+            return f"'L' holds {len(f['L'])} Laplacians, its count says {int(count)}"
+    except (OSError, KeyError, ValueError, TypeError) as exc:
+        return f"unreadable structure ({exc})"
+    return None
 
 
 class Artifact:

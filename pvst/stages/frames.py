@@ -18,6 +18,9 @@ from pvst.pipeline.plan import recorded
 
 log = logging.getLogger(__name__)
 STAGE = "frames"
+# Frames a decode may fall short of the index's count without the clip being damaged (an edit
+# list, a last frame shown for less than its interval).
+SHORT_DECODE = 2
 
 
 def extract(video_file: str | Path, out: str | Path, params: FramesParams, key: str = "") -> int:
@@ -29,8 +32,11 @@ def extract(video_file: str | Path, out: str | Path, params: FramesParams, key: 
     timing = media.timing(video_file)
     src_w, src_h = info.display_size
     w, h = media.working_size(src_w, src_h, params.size, params.upscale)
+    media.check_thin(video_file, src_w, src_h, "clip", max(w, h))
     start, step, limit = params.start, params.step, params.max_frames
-    expected = max(0, math.ceil((timing.frames - start) / step))
+    # what the header promises (a truncated file's packets stop early, its index does not)
+    promised = round(info.duration * info.fps) if info.duration else timing.frames
+    expected = max(0, math.ceil((max(promised, timing.frames) - start) / step))
     if limit:
         expected = min(expected, limit)
     log.info(
@@ -63,6 +69,12 @@ def extract(video_file: str | Path, out: str | Path, params: FramesParams, key: 
             raise MediaError(
                 f"{video_file}: no frames decoded (the clip is empty, or start={start} lies "
                 "past its end)"
+            )
+        if n < expected - SHORT_DECODE:
+            raise MediaError(
+                f"{video_file}: its index promises {expected} frames here but only {n} decode "
+                "(the file is truncated or damaged); repair or re-export it, or keep what "
+                f"decodes with frames.max_frames: {n}"
             )
         store.write_array(f, "source_index", start + step * np.arange(n, dtype=np.int64))
         store.set_attrs(

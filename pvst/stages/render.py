@@ -104,7 +104,7 @@ def rendered(
     `every`-th frame only).
 
     A result at another size than its frames (the CycleGAN's multiples of 4) is first brought
-    to the frames' size."""
+    to the frames' size; at the frames' own size the result is the output, as it is."""
     if len(result) != len(frames):
         raise ArtifactError(
             f"{result.path} has {len(result)} frames but its input {frames.path} has {len(frames)}"
@@ -127,6 +127,9 @@ def rendered(
         small, out = frames[t], result[t]
         if out.shape != small.shape:
             out = media.resize_image(out, frames.size)
+        if tuple(size) == frames.size:
+            yield full, out
+            continue
         image = render.render(
             render.as_tensor(small, device),
             render.as_tensor(out, device),

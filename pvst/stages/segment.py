@@ -37,6 +37,7 @@ def style_at_working_size(style_path: str | Path, frame_size: tuple[int, int]) -
     style = media.read_style_photo(style_path)
     h, w = style.shape[:2]
     long_side = max(frame_size)
+    media.check_thin(style_path, w, h, "style photo", long_side)
     scale = long_side / max(h, w)
     return media.resize_image(style, (max(8, round(w * scale)), max(8, round(h * scale))))
 
@@ -84,6 +85,10 @@ def _cost_labels(frames: Frames, flows: FlowSet, cost_fn, params: SegmentationPa
 EVERY_FRAME = -1
 
 
+# A keyframe mask's name: its frame index, optionally after a word (000045.png, mask_45.png).
+KEYFRAME = r"(?:\w*?[_-])?(\d+)\.png"
+
+
 def _keyframes(source: str, n: int, size: tuple[int, int]) -> dict[int, np.ndarray]:
     """Content masks by frame index; one PNG (not a folder) is every frame's (EVERY_FRAME)."""
     path = Path(source)
@@ -96,8 +101,20 @@ def _keyframes(source: str, n: int, size: tuple[int, int]) -> dict[int, np.ndarr
         )
     keys = {}
     past = []
+    entries = [f for f in sorted(path.iterdir()) if f.is_file() and not f.name.startswith(".")]
+    others = [f.name for f in entries if f.suffix.lower() != ".png"]
+    if others:
+        more = f" and {len(others) - 5} more" if len(others) > 5 else ""
+        raise PvstError(
+            f"{path}: a keyframe folder holds PNG masks named by frame index (000000.png, …); "
+            f"it also holds {', '.join(others[:5])}{more}, which are not PNG: convert them to "
+            "PNG or move them out"
+        )
+    unnamed = [f.name for f in entries if not re.fullmatch(KEYFRAME, f.name, re.IGNORECASE)]
+    if unnamed:
+        log.warning("%s: %s not named by frame index; ignored", path, ", ".join(unnamed[:5]))
     for f in sorted(path.iterdir()):
-        m = re.fullmatch(r"(?:\w*?[_-])?(\d+)\.png", f.name, re.IGNORECASE)
+        m = re.fullmatch(KEYFRAME, f.name, re.IGNORECASE)
         if m:
             t = int(m.group(1))
             if t >= n:

@@ -4,6 +4,7 @@ import sys
 
 from snakemake.exceptions import WorkflowError
 
+from pvst import atomic as pvst_atomic
 from pvst.pipeline import commands as pvst_commands
 from pvst.pipeline import config as pvst_config
 from pvst.pipeline import dvc as pvst_dvc
@@ -22,6 +23,11 @@ def explained(fn, *args, **kwargs):
         raise WorkflowError(str(exc)) from None
 
 
+# Snakemake reads the configuration files itself (a key given twice keeps its last value
+# silently there); read them again to refuse that.
+for _configfile in workflow.configfiles:
+    explained(pvst_config.read_yaml, _configfile)
+
 CFG = explained(
     pvst_config.validate,
     config,
@@ -35,6 +41,8 @@ MISSING_WEIGHTS = pvst_config.missing_weights(CFG)
 if MISSING_WEIGHTS:
     raise WorkflowError("\n".join(MISSING_WEIGHTS))
 PLAN = explained(Plan, CFG)
+# every job writes under results/: refuse at the start, not in a job's log, when it cannot
+explained(pvst_atomic.check_writable, pvst_plan.RESULTS)
 for problem in PLAN.unusable_clips():
     print(f"pvst: {problem}", file=sys.stderr)
 # Suffixes of results/{video}_{variant}_{suffix}.mp4 made by preview rules (not variants).
