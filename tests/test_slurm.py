@@ -75,7 +75,7 @@ def test_tiny_pipeline_runs_through_the_slurm_executor(slurm, workflow_dir, tiny
     out = workflow_dir / "results" / "tiny_stylized.mp4"
     assert out.is_file(), proc.stderr[-3000:]
     info = media.probe(out)
-    assert (info.codec, info.width, info.height) == ("h264", 64, 28)
+    assert (info.codec, info.width, info.height) == ("h264", 128, 54)  # the clip's own size
     assert len(list(media.read_frames(out, (64, 28)))) == 8
 
     # what SLURM was asked for: each stylize part one GPU, the small CPU jobs grouped
