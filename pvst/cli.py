@@ -20,7 +20,7 @@ from pvst import __version__, logs
 from pvst.errors import ConfigError, PvstError
 from pvst.params import record
 from pvst.pipeline import config, samples, store
-from pvst.pipeline.plan import STAGES, Plan, key_from_files
+from pvst.pipeline.plan import STAGES, Plan, is_artifact_role, key_from_files
 
 log = logging.getLogger("pvst")
 DEFAULT_CONFIG = "config/config.yaml"
@@ -105,12 +105,16 @@ def resolve_job(args, stage: str) -> Job:
         art = _selected_plan(args, stage).artifact(stage, args.video, args.variant)
         params, inputs, out = art.params, art.inputs, args.out or art.path
         upstream = [
-            r for r in STAGES[stage].roles(params) if r in STAGES and not Path(inputs[r]).exists()
+            r
+            for r in STAGES[stage].roles(params)
+            if is_artifact_role(r) and not Path(inputs[r]).exists()
         ]
         if upstream:
+            missing = inputs[upstream[0]]
+            before = Path(missing).name.split("-")[0]
             raise PvstError(
-                f"pvst {stage}: {inputs[upstream[0]]} does not exist yet; run "
-                f"`pvst {upstream[0]} --video {args.video} --variant {args.variant}` first, "
+                f"pvst {stage}: {missing} does not exist yet; run "
+                f"`pvst {before} --video {args.video} --variant {args.variant}` first, "
                 "or let Snakemake build it"
             )
     _ensure_inputs(inputs)
@@ -359,6 +363,32 @@ def cmd_stylize(args) -> None:
     )
 
 
+@subcommand("refine", "refine every frame of a result at the output size (resumes)")
+@arguments(add_job_arguments)
+@arg("--threads", type=int, help="torch CPU threads")
+def cmd_refine(args) -> None:
+    import torch
+
+    from pvst.stages import refine
+
+    job = resolve_job(args, "refine")
+    threads = args.threads or job.params.threads
+    if threads:
+        torch.set_num_threads(threads)
+    i = job.inputs
+    refine.run(
+        i["result"],
+        i["frames"],
+        i["flow"],
+        i["segment"],
+        i["style"],
+        i["video"],
+        job.out,
+        job.params,
+        job.key,
+    )
+
+
 def _given_options(options: dict) -> dict:
     """The options a user gave (None: not given), nested as the sections are."""
     out = {}
@@ -400,7 +430,7 @@ def _out_size(text: str) -> str | int:
     "--refine",
     type=int,
     metavar="N",
-    help="evaluations at the output size after the render (default render.refine.evaluations)",
+    help="evaluations at the output size after the render (default stylize.refine.image)",
 )
 @arg("--lambda", dest="lambda_", type=float, help="photorealism weight λ")
 @arg("--segmentation", choices=["auto", "none"], help="without masks")
@@ -431,13 +461,10 @@ def cmd_image(args) -> None:
             "postprocess": {"method": args.postprocess},
             "device": args.device,
             "method": args.method,
+            "refine": {"image": args.refine},
         },
         "segmentation": {"method": args.segmentation},
-        "render": {
-            "size": args.out_size,
-            "device": args.device,
-            "refine": {"evaluations": args.refine},
-        },
+        "render": {"size": args.out_size, "device": args.device},
     }
     sections = config.validate(config.merge(sections, _given_options(options)), "pvst image")
     params = StylizeParams.of(sections["stylize"])
@@ -458,7 +485,7 @@ def cmd_image(args) -> None:
     media.check_thin(args.style, style.shape[1], style.shape[0], "style photo", args.size)
     wh = media.working_size(w, h, args.size, upscale=True)
     out = photo.photo_size(w, h, render.size)
-    photo.check_memory(wh, out, params, render, device, f"{args.content} at --size {args.size}")
+    photo.check_memory(wh, out, params, device, f"{args.content} at --size {args.size}")
     log.info("stylizing %s (%d×%d at %d×%d) with %s", args.content, w, h, *wh, args.style)
     image, done = photo.stylize_photo(
         content, style, params, seg_params, render, args.size, args.content_mask, args.style_mask

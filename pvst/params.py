@@ -340,6 +340,26 @@ class StylizePostprocess(Frozen):
 
 
 @dataclass(frozen=True)
+class StylizeRefine(Frozen):
+    """Evaluations of the full objective at the output size, started from the render of the working-
+    size result: they add the style's fine texture that the enlargement lacks (image mode, on by
+    default), or, for a video, every frame's (a GPU's work: a stage of its own,
+    results/{video}/refine-{key}.h5, with a temporal term along the flow).
+    """
+
+    image: int
+    """`pvst image`: evaluations at the output size (0 = the render alone). Default: 30."""
+    video: int
+    """Evaluations per frame of a video at the output size (0 = the render alone, the default: about
+    2.3 min a 1080p frame on 2 CPU cores). Default: 0.
+    """
+    max_size: int
+    """Long side at most at which the refinement runs (its memory); a larger output is rendered from
+    the refined result. Default: 1024.
+    """
+
+
+@dataclass(frozen=True)
 class StylizeParams(Frozen):
     """The optimisation of every frame (the paper's Eq. 6): α content + β segmented style + γ
     temporal + λ photorealism (+ tv), in results/{video}/stylize-{key}.h5. Weights follow the
@@ -394,6 +414,12 @@ class StylizeParams(Frozen):
     multipass: StylizeMultipass
     """Ruder et al.'s multi-pass mode (alternating directions); passes < 2 is off."""
     postprocess: StylizePostprocess
+    refine: StylizeRefine
+    """Evaluations of the full objective at the output size, started from the render of the working-
+    size result: they add the style's fine texture that the enlargement lacks (image mode, on by
+    default), or, for a video, every frame's (a GPU's work: a stage of its own,
+    results/{video}/refine-{key}.h5, with a temporal term along the flow).
+    """
     style_size: int | None
     """Long side of the style photo in pixels (null = the frames' long side). Default: null."""
     vgg: str
@@ -480,20 +506,6 @@ class AssembleParams(Frozen):
 
 
 @dataclass(frozen=True)
-class RenderRefine(Frozen):
-    """`pvst image`: evaluations of the full objective at the output size, started from the render
-    (they add the style's fine texture at full size).
-    """
-
-    evaluations: int
-    """Objective evaluations at the output size (0 = the render alone). Default: 30."""
-    max_size: int
-    """Long side at most at which the refinement runs (its memory); a larger output is rendered from
-    the refined result. Default: 1024.
-    """
-
-
-@dataclass(frozen=True)
 class RenderParams(Frozen):
     """Every frame at the output size, from the full-size source frame and the working-size result:
     local affine colour maps fitted between the working-size frame and its result, enlarged and
@@ -514,10 +526,6 @@ class RenderParams(Frozen):
     """
     device: str
     """Where to render (execution only; auto = CUDA when there is one). Default: "auto"."""
-    refine: RenderRefine
-    """`pvst image`: evaluations of the full objective at the output size, started from the render
-    (they add the style's fine texture at full size).
-    """
 
 
 @dataclass(frozen=True)
@@ -580,11 +588,11 @@ SECTIONS: dict[str, type[Frozen]] = {
     "stylize.init": StylizeInit,
     "stylize.multipass": StylizeMultipass,
     "stylize.postprocess": StylizePostprocess,
+    "stylize.refine": StylizeRefine,
     "stylize": StylizeParams,
     "cyclegan": CycleganParams,
     "evaluate": EvaluateParams,
     "assemble": AssembleParams,
-    "render.refine": RenderRefine,
     "render": RenderParams,
     "cyclegan_train": CycleganTrainParams,
 }

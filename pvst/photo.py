@@ -2,7 +2,7 @@
 cheap; render the result at the output size (pvst.render); refine it there with a few
 evaluations of the full objective, which add the style's fine texture at full size.
 
-The refinement runs at most at `render.refine.max_size` on the long side (so the memory check
+The refinement runs at most at `stylize.refine.max_size` on the long side (so the memory check
 holds for any photo); a larger output is rendered from the refined result.
 """
 
@@ -67,29 +67,28 @@ def resized_regions(
     )
 
 
-def refine_size(size: tuple[int, int], params: RenderParams) -> tuple[int, int]:
-    """Where the refinement runs: the output size, or smaller to `refine.max_size`."""
+def refine_size(size: tuple[int, int], max_size: int) -> tuple[int, int]:
+    """Where the refinement runs: the output size, or smaller to `max_size` on the long side."""
     w, h = size
-    if max(w, h) <= params.refine.max_size:
+    if max(w, h) <= max_size:
         return w, h
-    return photo_size(w, h, params.refine.max_size)
+    return photo_size(w, h, max_size)
 
 
 def check_memory(
     working: tuple[int, int],
     out: tuple[int, int],
     params: StylizeParams,
-    render_params: RenderParams,
     device: torch.device,
     what: str,
 ) -> None:
     """Refuse, before any work, sizes whose optimisation cannot fit in memory."""
     stylize.check_memory(working[1], working[0], params, device, f"{what} (working size)")
-    if params.method == "optimise" and render_params.refine.evaluations > 0:
-        rw, rh = refine_size(out, render_params)
+    if params.method == "optimise" and params.refine.image > 0:
+        rw, rh = refine_size(out, params.refine.max_size)
         if rw * rh > working[0] * working[1]:
             stylize.check_memory(
-                rh, rw, params, device, f"{what} (refined at {rw}×{rh}; render.refine.max_size)"
+                rh, rw, params, device, f"{what} (refined at {rw}×{rh}; stylize.refine.max_size)"
             )
 
 
@@ -121,8 +120,8 @@ def stylize_photo(
         record.seconds = time.perf_counter() - started
         return media.resize_image(image, out), record
     device = pick_device(render_params.device)
-    evaluations = render_params.refine.evaluations if params.method == "optimise" else 0
-    at = refine_size(out, render_params) if evaluations else out
+    evaluations = params.refine.image if params.method == "optimise" else 0
+    at = refine_size(out, params.refine.max_size) if evaluations else out
     content_at = media.resize_image(content, at)
     log.info("rendering %d×%d → %d×%d on %s", *wh, *at, device)
     image_at = record.rendered = _render(small, image, content_at, render_params, device)

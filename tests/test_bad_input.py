@@ -88,7 +88,7 @@ CASES = [
     ("render size text", "plan --config rendersize.yaml", ["rendersize.yaml", "render.size"], None),
     ("out-size zero", "image content.png style.png -o out.png --out-size 0", ["render.size"], "out.png"),
     ("out-size huge", "image content.png style.png -o out.png --out-size 100000", ["render.size", "100000"], "out.png"),
-    ("refine negative", "image content.png style.png -o out.png --refine -1", ["render.refine.evaluations"], "out.png"),
+    ("refine negative", "image content.png style.png -o out.png --refine -1", ["stylize.refine.image"], "out.png"),
     # outputs: never over an input, never where nothing can be written
     ("output is the content", "image content.png style.png -o content.png", ["content.png", "also an input"], None),
     ("output is the style", "image content.png style.png -o style.png", ["style.png", "also an input"], None),

@@ -19,6 +19,7 @@ TINY = {
         "artistic": {"stylize": {"lambda": 0}},
         "guided": {"stylize": {"postprocess": {"method": "guided"}}},
         "unsmoothed": {"stylize": {"postprocess": {"method": "none"}}},
+        "refined": {"stylize": {"refine": {"video": 2, "max_size": 96}}},
     },
 }
 
@@ -85,7 +86,7 @@ def test_real_run_of_the_whole_pipeline(tiny_project):
         "segmentation={auto: {device: cpu}}",
         "evaluate={chunks: 3}",
         "render={device: cpu}",
-        "render={refine: {evaluations: 3}}",  # image mode's alone
+        "stylize={refine: {image: 3}}",  # image mode's alone
     ):
         same = run_snakemake(tiny_project, "results/tiny_stylized.mp4", "-n", "--config", setting)
         assert "Nothing to be done" in same.stdout, (setting, same.stdout[-2000:])
@@ -120,6 +121,12 @@ def test_real_run_of_the_whole_pipeline(tiny_project):
     # without smoothing (the default) the optimised frames are encoded as they are
     unsmoothed = run_snakemake(tiny_project, "results/tiny_unsmoothed.mp4", "-n")
     assert job_counts(unsmoothed.stdout) == {"assemble": 1, "total": 1}
+    # refined at the output size: a stage of its own after the optimisation's frames
+    refined = run_snakemake(tiny_project, "results/tiny_refined.mp4", "-n")
+    assert job_counts(refined.stdout) == {"refine": 1, "assemble": 1, "total": 2}
+    run_snakemake(tiny_project, "results/tiny_refined.mp4")
+    assert len(list((out / "tiny").glob("refine-*.h5"))) == 1
+    assert media.probe(out / "tiny_refined.mp4").width == 128
     # the style photo edited in place, its time kept: what is made from it is made again
     style = tiny_project / "data" / "styles" / "coffee.png"
     st = style.stat()
@@ -134,6 +141,8 @@ def test_real_run_of_the_whole_pipeline(tiny_project):
         "assemble": 1,
         "total": 6,
     }
+    edited = run_snakemake(tiny_project, "results/tiny_refined.mp4", "-n")
+    assert job_counts(edited.stdout)["refine"] == 1  # made from the style photo too
 
 
 def test_missing_clip_and_unknown_variant_messages(tiny_project):

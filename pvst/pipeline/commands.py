@@ -19,9 +19,8 @@ from pvst.pipeline import config as cfgmod
 from pvst.pipeline.plan import FIGURE, FIGURES, PLOTS, STAGES, Artifact, Plan, part_path
 from pvst.pipeline.store import canonical
 
-# Render settings that do not change a video's products: the device (how it runs) and the
-# refinement (image mode's alone).
-RENDER_UNKEYED = ("device", "refine")
+# Render settings that do not change a video's products: the device (how it runs).
+RENDER_UNKEYED = ("device",)
 
 
 @dataclass(frozen=True)

@@ -89,6 +89,15 @@ class Stage:
         return out
 
 
+# Input roles that are artifacts: the stages', and `result`, the optimised frames (stylized, or
+# smoothed) that the refine stage starts from.
+RESULT = "result"
+
+
+def is_artifact_role(role: str) -> bool:
+    return role in STAGES or role == RESULT
+
+
 # Bump a stage's version when its output changes meaning for the same parameters.
 STAGES: dict[str, Stage] = {
     "frames": Stage("frames", ("video",)),
@@ -114,8 +123,16 @@ STAGES: dict[str, Stage] = {
         ("frames", "flow", "laplacian", "segment", "style"),
         execution=("device", "threads", "chunks"),
         files=("vgg",),
-        elsewhere=("postprocess",),
+        elsewhere=("postprocess", "refine"),
         optional={"laplacian": lambda p: p["lambda"] > 0},
+    ),
+    # a video's result refined at the output size (stylize.refine.video evaluations a frame)
+    "refine": Stage(
+        "stylize",
+        ("result", "frames", "flow", "segment", "style", "video"),
+        execution=("device", "threads", "chunks", "refine.image"),
+        files=("vgg",),
+        elsewhere=("postprocess",),
     ),
     "smooth": Stage(
         "stylize.postprocess",
@@ -322,8 +339,8 @@ class Plan:
         inputs: dict[str, str] = {}
         tokens: list[str] = []
         for role in STAGES[stage].roles(params):
-            if role in STAGES:
-                upstream = self.artifact(role, video, variant)
+            if is_artifact_role(role):
+                upstream = self.upstream(role, video, variant)
                 inputs[role] = upstream.path
                 tokens.append(upstream.key)
             else:
@@ -369,14 +386,27 @@ class Plan:
                 raise PvstError(self._missing(path, f"{stage}'s {role.replace('_', '.', 1)}"))
         return files
 
-    def final(self, video: str, variant: str = cfgmod.DEFAULT_VARIANT) -> Artifact:
-        """The artifact whose frames are a variant's video: stylized (and smoothed, unless
-        stylize.postprocess.method is none), or translated by the CycleGAN."""
-        if variant == cfgmod.CYCLEGAN_VARIANT:
-            return self.artifact("cyclegan", video, variant)
+    def upstream(self, role: str, video: str, variant: str) -> Artifact:
+        """The artifact behind an input role: a stage's, or (`result`) the optimised frames."""
+        if role == RESULT:
+            return self.optimised(video, variant)
+        return self.artifact(role, video, variant)
+
+    def optimised(self, video: str, variant: str = cfgmod.DEFAULT_VARIANT) -> Artifact:
+        """The optimisation's frames: stylized, and smoothed unless stylize.postprocess.method
+        is none."""
         if self.params("smooth", video, variant)["method"] == "none":
             return self.artifact("stylize", video, variant)
         return self.artifact("smooth", video, variant)
+
+    def final(self, video: str, variant: str = cfgmod.DEFAULT_VARIANT) -> Artifact:
+        """The artifact whose frames are a variant's video: the optimised frames (refined at
+        the output size when stylize.refine.video > 0), or translated by the CycleGAN."""
+        if variant == cfgmod.CYCLEGAN_VARIANT:
+            return self.artifact("cyclegan", video, variant)
+        if self.params("refine", video, variant)["refine"]["video"] > 0:
+            return self.artifact("refine", video, variant)
+        return self.optimised(video, variant)
 
     def needed(self, video: str, variant: str = cfgmod.DEFAULT_VARIANT) -> list[Artifact]:
         """Every artifact a variant's video needs, upstream first."""
@@ -384,8 +414,8 @@ class Plan:
 
         def visit(art: Artifact) -> None:
             for role in art.inputs:
-                if role in STAGES:
-                    visit(self.artifact(role, video, variant))
+                if is_artifact_role(role):
+                    visit(self.upstream(role, video, variant))
             if art not in order:
                 order.append(art)
 
@@ -521,6 +551,6 @@ def key_from_files(stage: str, params: dict, inputs: dict[str, str]) -> str:
     tokens = []
     for role in STAGES[stage].roles(params):
         path = inputs[role]
-        tokens.append(input_key(path) if role in STAGES else input_token(path))
+        tokens.append(input_key(path) if is_artifact_role(role) else input_token(path))
     tokens += [input_token(path) for path in param_files(stage, params).values()]
     return stage_key(stage, params, tokens)

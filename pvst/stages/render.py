@@ -104,17 +104,20 @@ def rendered(
     `every`-th frame only).
 
     A result at another size than its frames (the CycleGAN's multiples of 4) is first brought
-    to the frames' size; at the frames' own size the result is the output, as it is."""
+    to the frames' size; at the frames' own size the result is the output, as it is. A refined
+    result carries the source frames it was made from (`content`): those are its pair."""
     if len(result) != len(frames):
         raise ArtifactError(
             f"{result.path} has {len(result)} frames but its input {frames.path} has {len(frames)}"
         )
     device = pick_device(params.device)
     size = size or output_size(source, params)
+    pair = result.dataset("content") if result.has("content") else frames.data
+    small_size = (int(pair.shape[2]), int(pair.shape[1]))
     log.info(
         "rendering %d frames of %d×%d at %d×%d from %s on %s (radius %d, ε %g)",
         len(frames),
-        *frames.size,
+        *small_size,
         *size,
         source.clip,
         device,
@@ -124,10 +127,10 @@ def rendered(
     for t, full in enumerate(source.frames(size)):
         if t % every:
             continue
-        small, out = frames[t], result[t]
+        small, out = pair[t], result[t]
         if out.shape != small.shape:
-            out = media.resize_image(out, frames.size)
-        if tuple(size) == frames.size:
+            out = media.resize_image(out, small_size)
+        if tuple(size) == small_size:
             yield full, out
             continue
         image = render.render(
