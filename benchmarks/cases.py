@@ -143,14 +143,7 @@ def render_frame(size: int, device: str):
     result = np.ascontiguousarray(small[..., ::-1])  # another look: channels swapped
 
     def run():
-        out = render.render(
-            render.as_tensor(small, device),
-            render.as_tensor(result, device),
-            render.as_tensor(full, device),
-            params.radius,
-            params.eps,
-        )
-        return render.to_uint8(out)
+        return render.render_image(small, result, full, params.radius, params.eps, device)
 
     return run, {"frame_size": [full.shape[1], full.shape[0]], "working": list(small.shape[1::-1])}
 

@@ -124,7 +124,10 @@ def stylize_photo(
     at = refine_size(out, params.refine.max_size) if evaluations else out
     content_at = media.resize_image(content, at)
     log.info("rendering %d×%d → %d×%d on %s", *wh, *at, device)
-    image_at = record.rendered = _render(small, image, content_at, render_params, device)
+    rp = render_params
+    image_at = record.rendered = render.render_image(
+        small, image, content_at, rp.radius, rp.eps, device
+    )
     if evaluations:
         log.info("refining at %d×%d: %d evaluations", *at, evaluations)
         refined = refine(content_at, style, image_at, regions, params, evaluations)
@@ -132,28 +135,10 @@ def stylize_photo(
         image_at = refined.image
     if at != out:
         log.info("rendering %d×%d → %d×%d", *at, *out)
-        image_at = _render(
-            content_at, image_at, media.resize_image(content, out), render_params, device
-        )
+        full = media.resize_image(content, out)
+        image_at = render.render_image(content_at, image_at, full, rp.radius, rp.eps, device)
     record.seconds = time.perf_counter() - started
     return image_at, record
-
-
-def _render(
-    small: np.ndarray,
-    result: np.ndarray,
-    full: np.ndarray,
-    params: RenderParams,
-    device: torch.device,
-) -> np.ndarray:
-    image = render.render(
-        render.as_tensor(small, device),
-        render.as_tensor(result, device),
-        render.as_tensor(full, device),
-        params.radius,
-        params.eps,
-    )
-    return render.to_uint8(image)
 
 
 def refine(

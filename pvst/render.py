@@ -113,3 +113,23 @@ def render(
 ) -> torch.Tensor:
     """`frame` (full size) given the look that `result` gives `content` (working size)."""
     return apply_maps(fit_maps(content, result, radius, eps), frame)
+
+
+def render_image(
+    content: np.ndarray,
+    result: np.ndarray,
+    frame: np.ndarray,
+    radius: int = 2,
+    eps: float = 1e-3,
+    device: torch.device | str = "cpu",
+) -> np.ndarray:
+    """`render` of uint8 H×W×3 images on `device`, back as uint8."""
+    return to_uint8(
+        render(
+            as_tensor(content, device),
+            as_tensor(result, device),
+            as_tensor(frame, device),
+            radius,
+            eps,
+        )
+    )

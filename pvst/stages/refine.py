@@ -25,6 +25,7 @@ from pvst import matting, media, regions, render, segmentation, stylize
 from pvst.device import pick_device
 from pvst.logs import progress
 from pvst.params import StylizeParams
+from pvst.photo import scaled_style
 from pvst.pipeline import store
 from pvst.pipeline.plan import recorded
 from pvst.stages.flow import FlowSet
@@ -87,10 +88,7 @@ def run(
         w, h = refine_size(source.size, params.refine.max_size)
         stylize.check_memory(h, w, params, device, f"{clip} refined at {w}×{h}")
         vgg = load_vgg19(params.vgg, params.pooling, device)
-        style = media.read_style_photo(style_path)
-        sh, sw = style.shape[:2]
-        scale = max(w, h) / max(sh, sw)
-        style = media.resize_image(style, (max(8, round(sw * scale)), max(8, round(sh * scale))))
+        style = scaled_style(media.read_style_photo(style_path), max(w, h))
         used = seg.used_labels()
         style_labels = segmentation.resize_labels(seg.style_labels, style.shape[:2])
         layers = [k for k, v in params.style_layers.items() if v > 0]

@@ -133,11 +133,4 @@ def rendered(
         if tuple(size) == small_size:
             yield full, out
             continue
-        image = render.render(
-            render.as_tensor(small, device),
-            render.as_tensor(out, device),
-            render.as_tensor(full, device),
-            params.radius,
-            params.eps,
-        )
-        yield full, render.to_uint8(image)
+        yield full, render.render_image(small, out, full, params.radius, params.eps, device)
