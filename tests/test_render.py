@@ -195,7 +195,7 @@ def test_sound_that_mp4_cannot_hold_is_reencoded(tmp_path, bikes_file):
     assert media.probe(out).audio == ("aac",)
 
 
-def test_a_clip_without_sound_and_of_odd_size(tmp_path, bikes_file):
+def test_a_clip_without_sound_and_of_odd_size(tmp_path, bikes_file, caplog):
     clip = tmp_path / "odd.mp4"
     ffmpeg(
         "-i",
@@ -210,9 +210,11 @@ def test_a_clip_without_sound_and_of_odd_size(tmp_path, bikes_file):
     )
     art, res = result_of(tmp_path, clip)
     out = tmp_path / "odd_out.mp4"
-    assemble.to_video(res, out, ASSEMBLE, art, clip, RENDER)
+    with caplog.at_level("INFO", logger="pvst.stages.render"):
+        assemble.to_video(res, out, ASSEMBLE, art, clip, RENDER)
     info = media.probe(out)
     assert (info.width, info.height, info.audio) == (74, 42, ())
+    assert "75×43: its last row and column are left out" in caplog.text
 
 
 def test_a_variable_frame_rate_clip_keeps_its_duration(tmp_path, bikes_file):

@@ -89,7 +89,20 @@ class Source:
 
 
 def output_size(source: Source, params: RenderParams) -> tuple[int, int]:
-    return render.output_size(*source.size, params.size)
+    """The size the products of this clip have (render.size)."""
+    size = render.output_size(*source.size, params.size)
+    if params.size == "source" and size != source.size:
+        log.info(
+            "%s is %d×%d: its last %s left out (H.264 in yuv420p needs even sides)",
+            source.clip,
+            *source.size,
+            "row and column are"
+            if size[0] < source.size[0] and size[1] < source.size[1]
+            else "column is"
+            if size[0] < source.size[0]
+            else "row is",
+        )
+    return size
 
 
 def rendered(
