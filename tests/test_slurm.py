@@ -19,8 +19,14 @@ from tests.conftest import REPO, job_counts, run_snakemake, write_config
 
 pytestmark = [pytest.mark.slow, pytest.mark.slurm]
 
-# two shots (a cut after frame 4), stylized as two jobs
-TINY = {**conftest.TINY, "frames": {"size": 64}}
+# two shots (a cut after frame 4), stylized as two jobs. The test cluster's GPU slots are
+# /dev/null and /dev/zero: its GPU jobs are handed SLURM_JOB_GPUS but no GPU, where `device:
+# auto` rightly refuses to fall back to the CPU quietly, so they run on the CPU on purpose
+TINY = {
+    **conftest.TINY,
+    "frames": {"size": 64},
+    "stylize": {**conftest.TINY["stylize"], "device": "cpu"},
+}
 
 
 def _why_not() -> str | None:

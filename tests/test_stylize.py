@@ -501,3 +501,34 @@ def test_image_mode_end_to_end(tmp_path, capsys):
     assert rc == 0 and media.read_image(small).shape[:2] == (85, 128)
     rc = cli.main(["image", "nope.png", str(samples.source("styles/rocket.jpg")), "-o", "x.png"])
     assert rc == 2 and "nope.png: no such image file" in capsys.readouterr().err
+
+
+def test_gpus_that_torch_cannot_use_stop_auto_with_the_reason(monkeypatch, tmp_path):
+    """A cluster node with an older driver than the torch build needs: `auto` must not quietly
+    run a GPU's work on the CPU; `cpu` says that is meant."""
+    from pvst import device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    for name in ("SLURM_JOB_GPUS", "SLURM_STEP_GPUS", "CUDA_VISIBLE_DEVICES"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(device.glob, "glob", lambda pattern: [])
+    assert pick_device("auto").type == "cpu"  # no GPU here: the CPU, said in the log
+    monkeypatch.setenv("SLURM_JOB_GPUS", "0,1")
+    version = tmp_path / "version"
+    version.write_text("NVRM version: NVIDIA UNIX x86_64 Kernel Module  535.161.08  Tue Mar 5\n")
+    monkeypatch.setattr(device, "DRIVER_VERSION_FILE", version)
+    monkeypatch.setattr(torch.version, "cuda", "13.0")
+    with pytest.raises(PvstError) as err:
+        pick_device("auto")
+    message = str(err.value)
+    assert "SLURM_JOB_GPUS=0,1" in message and "built for CUDA 13.0" in message
+    assert "needs NVIDIA driver 580 or newer" in message and "the driver here is 535.161" in message
+    assert "set the device to cpu" in message
+    assert pick_device("cpu").type == "cpu"  # asked for: no question
+    monkeypatch.setattr(torch.version, "cuda", None)
+    with pytest.raises(PvstError, match="a CPU-only build"):
+        pick_device("auto")
+    monkeypatch.delenv("SLURM_JOB_GPUS")
+    monkeypatch.setattr(device.glob, "glob", lambda pattern: ["/dev/nvidia0"])
+    with pytest.raises(PvstError, match=r"NVIDIA device file\(s\) \(/dev/nvidia0\)"):
+        pick_device("auto")
