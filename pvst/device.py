@@ -112,3 +112,12 @@ def pick_device(name: str) -> torch.device:
         return torch.device(name)
     except RuntimeError as exc:
         raise PvstError(f"'{name}' is not a device: use auto, cpu, cuda, cuda:N or mps") from exc
+
+
+def set_numerics(tf32: bool) -> None:
+    """How CUDA computes for an optimisation: cuDNN's deterministic algorithms (no autotuning
+    that may pick another between runs), and TensorFloat-32 only when asked for."""
+    torch.backends.cudnn.deterministic = True
+    torch.backends.cudnn.benchmark = False
+    torch.backends.cudnn.allow_tf32 = tf32
+    torch.backends.cuda.matmul.allow_tf32 = tf32

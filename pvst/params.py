@@ -435,6 +435,11 @@ class StylizeParams(Frozen):
     """Default: 0."""
     threads: int | None
     """CPU threads for torch (execution only; null = the job's threads). Default: null."""
+    tf32: bool
+    """Let CUDA use TensorFloat-32 for convolutions and products (faster on Ampere and newer GPUs,
+    about 3 decimal digits; execution only). cuDNN's algorithms are always the deterministic
+    ones. Default: false.
+    """
     chunks: int
     """Number of jobs the clip's shots are split into (run side by side on a workstation's GPUs or
     as separate cluster jobs, then merged in frame order). A shot is never split: its temporal

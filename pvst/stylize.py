@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from pvst import colour, losses, matting, optim
-from pvst.device import pick_device
+from pvst.device import pick_device, set_numerics
 from pvst.errors import PvstError
 from pvst.params import SegmentationParams, StylizeParams, StylizePostprocess
 
@@ -27,18 +27,26 @@ BYTES_PER_PIXEL = 3500
 LAPLACIAN_BYTES_PER_PIXEL = 1000  # 25 neighbours per pixel, values and indices, and its build
 
 
-def estimate_bytes(height: int, width: int, params: StylizeParams) -> int:
-    """Rough peak memory of optimising one frame of this size with these parameters."""
+# A frame a video part keeps for the temporal terms: the frame (float32 RGB), and its warped
+# copy and weights while a frame is optimised.
+HELD_BYTES_PER_PIXEL = 12 + 12 + 4
+
+
+def estimate_bytes(height: int, width: int, params: StylizeParams, held: int = 0) -> int:
+    """Rough peak memory of optimising one frame of this size with these parameters, with
+    `held` earlier frames kept for the temporal terms."""
     pixels = height * width
     history = 2 * params.optimizer.history * 3 * 4  # L-BFGS s and y, float32
     lap = LAPLACIAN_BYTES_PER_PIXEL if params.lambda_ > 0 else 0
-    return BASE_BYTES + pixels * (BYTES_PER_PIXEL + history + lap)
+    return BASE_BYTES + pixels * (BYTES_PER_PIXEL + history + lap + held * HELD_BYTES_PER_PIXEL)
 
 
 def available_bytes(device: torch.device) -> int | None:
-    """Memory free for a job on `device` (None where it cannot be told)."""
+    """Memory free for a job on `device` (None where it cannot be told); on CUDA with what
+    torch's allocator holds unused (it hands that out again first)."""
     if device.type == "cuda":
-        return torch.cuda.mem_get_info(device)[0]
+        cached = torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
+        return torch.cuda.mem_get_info(device)[0] + cached
     try:
         with open("/proc/meminfo") as f:
             for line in f:
@@ -50,12 +58,21 @@ def available_bytes(device: torch.device) -> int | None:
 
 
 def check_memory(
-    height: int, width: int, params: StylizeParams, device: torch.device, what: str
+    height: int,
+    width: int,
+    params: StylizeParams,
+    device: torch.device,
+    what: str,
+    held: int = 0,
+    loaded: bool = False,
 ) -> None:
-    """Refuse, before any work, a frame size whose optimisation cannot fit in memory."""
+    """Refuse, before any work, a frame size whose optimisation cannot fit in memory (with
+    `held` earlier frames kept on the device; `loaded`: torch and the network are in memory
+    already, as before each frame of a video)."""
     if params.method != "optimise":
         return
-    need, free = estimate_bytes(height, width, params), available_bytes(device)
+    need = estimate_bytes(height, width, params, held) - (BASE_BYTES if loaded else 0)
+    free = available_bytes(device)
     if free is not None and need > free:
         gib = 2**30
         raise PvstError(
@@ -283,6 +300,7 @@ def stylize_image(
     from pvst.vgg import load_vgg19
 
     device = pick_device(params.device)
+    set_numerics(params.tf32)
     torch.manual_seed(params.seed)
     if regions is None:
         regions = segment_image(content, style, seg_params, content_mask, style_mask)

@@ -532,3 +532,50 @@ def test_gpus_that_torch_cannot_use_stop_auto_with_the_reason(monkeypatch, tmp_p
     monkeypatch.setattr(device.glob, "glob", lambda pattern: ["/dev/nvidia0"])
     with pytest.raises(PvstError, match=r"NVIDIA device file\(s\) \(/dev/nvidia0\)"):
         pick_device("auto")
+
+
+def test_a_long_part_keeps_only_the_reachable_frames_on_the_device(
+    tmp_path, bikes_file, rocket_file, monkeypatch
+):
+    """50 frames of one shot with long-term terms back to t−4: at most 5 stylized frames are
+    held for the temporal terms at any time (the device memory a part holds is bounded in its
+    length), and with two passes the others wait on the host."""
+    frames = list(media.read_frames(bikes_file, (32, 14), start=80, count=50))  # one shot
+    save(tmp_path / "frames.h5", np.stack(frames), fps=25)
+    fl = FlowParams.of({**config.defaults("flow"), "method": "dis", "long_term": [1, 2, 4]})
+    flow_stage.compute_part(tmp_path / "frames.h5", tmp_path / "fp.h5", fl, 0, 1)
+    flow_stage.merge(tmp_path / "frames.h5", [tmp_path / "fp.h5"], tmp_path / "flow.h5", fl)
+    seg = SegmentationParams.of(config.defaults("segmentation"))
+    segment_stage.run(
+        tmp_path / "frames.h5", tmp_path / "flow.h5", rocket_file, tmp_path / "s.h5", seg
+    )
+    held, devices = [], set()
+    remember = stylize_stage._Clip.remember
+
+    def counting(clip, t, x):
+        remember(clip, t, x)
+        held.append(len(clip.near))
+        devices.update(v.device.type for v in clip.far.values())
+
+    monkeypatch.setattr(stylize_stage._Clip, "remember", counting)
+    params = {
+        **FAST,
+        "lambda": 0,
+        "iterations": {"first": 2, "later": 1},
+        "multipass": {**STYLIZE["multipass"], "passes": 2, "iterations": 1},
+    }
+    summary = stylize_stage.run(
+        tmp_path / "frames.h5",
+        tmp_path / "flow.h5",
+        None,
+        tmp_path / "s.h5",
+        rocket_file,
+        tmp_path / "out.h5",
+        StylizeParams.of(params),
+    )
+    assert summary["frames"] == 100  # 50 frames, two passes
+    assert len(held) == 100 and max(held) == 5  # the frame itself and the four it can reach
+    assert devices == {"cpu"}  # the rest on the host, for the next pass
+    # CUDA's numerics as the stage sets them: deterministic cuDNN, no TF32 unless asked for
+    assert torch.backends.cudnn.deterministic and not torch.backends.cudnn.benchmark
+    assert not torch.backends.cudnn.allow_tf32 and not torch.backends.cuda.matmul.allow_tf32

@@ -121,7 +121,7 @@ STAGES: dict[str, Stage] = {
     "stylize": Stage(
         "stylize",
         ("frames", "flow", "laplacian", "segment", "style"),
-        execution=("device", "threads", "chunks"),
+        execution=("device", "threads", "chunks", "tf32"),
         files=("vgg",),
         elsewhere=("postprocess", "refine"),
         optional={"laplacian": lambda p: p["lambda"] > 0},
@@ -130,7 +130,7 @@ STAGES: dict[str, Stage] = {
     "refine": Stage(
         "stylize",
         ("result", "frames", "flow", "segment", "style", "video"),
-        execution=("device", "threads", "chunks", "refine.image"),
+        execution=("device", "threads", "chunks", "tf32", "refine.image"),
         files=("vgg",),
         elsewhere=("postprocess",),
     ),

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from pvst import matting, media, regions, render, segmentation, stylize
-from pvst.device import pick_device
+from pvst.device import pick_device, set_numerics
 from pvst.logs import progress
 from pvst.params import StylizeParams
 from pvst.photo import scaled_style
@@ -67,6 +67,7 @@ def run(
     started = time.perf_counter()
     record = recorded(STAGE, params)
     device = pick_device(params.device)
+    set_numerics(params.tf32)
     torch.manual_seed(params.seed)
     once = replace(params, two_stage=False)  # the full objective from the start
     ckpt = Checkpoints(out, key, record)

@@ -24,7 +24,7 @@ import torch
 
 from pvst import colour, matting, regions, segmentation, stylize
 from pvst.atomic import atomic_path
-from pvst.device import pick_device
+from pvst.device import pick_device, set_numerics
 from pvst.logs import progress
 from pvst.params import StylizeParams
 from pvst.pipeline import store
@@ -111,6 +111,7 @@ def run(
     killed after that many newly finished frames."""
     record = recorded(STAGE, params)
     device = _device(params.device, part)
+    set_numerics(params.tf32)
     torch.manual_seed(params.seed)
     passes = max(1, params.multipass.passes)
     ckpt = Checkpoints(out, key, record)
@@ -160,17 +161,18 @@ def run(
             order = span if forward else reversed(span)
             for t in progress(order, len(span), f"stylize pass {p + 1}/{passes}", "frame"):
                 if ckpt.has(p, t):
-                    clip.xs[t] = torch.from_numpy(ckpt.load(p, t)["x"])[None].to(device)
+                    clip.remember(t, torch.from_numpy(ckpt.load(p, t)["x"])[None].to(device))
                     summary["resumed"] += 1
                     continue
                 if stop_after is not None and newly >= stop_after:
                     return summary
+                clip.check_memory(t)
                 res = clip.stylize(t, p, forward)
                 ckpt.save(p, t, res)
-                clip.xs[t] = res.x
+                clip.remember(t, res.x)
                 newly += 1
                 _count(summary, t, p, passes, res)
-            clip.previous_pass = list(clip.xs)
+            clip.next_pass()
         records = (_checkpointed(ckpt, passes, t) for t in span)
         _write(out, STAGE if part is None else PART, record, key, inputs, attrs, len(span), records)
     ckpt.remove()
@@ -209,7 +211,10 @@ def _count(summary: dict, t: int, p: int, passes: int, res: stylize.StylizedFram
 @dataclass
 class _Clip:
     """What stylizing a clip's frames reads (inputs, network, style targets, colour maps) and
-    the frames stylized so far (`xs`, this pass; `previous_pass`)."""
+    the frames stylized so far. Only those that a temporal term can still reach (the last
+    `reach` frames) stay on the device; with several passes the others wait on the host for
+    the next pass (`previous_pass`), so the device memory a part holds does not grow with its
+    length."""
 
     frames: Frames
     flows: FlowSet
@@ -222,12 +227,43 @@ class _Clip:
     used: list[int]
     maps: list | None
     shot_starts: set[int]
-    xs: list = field(init=False)
-    previous_pass: list = field(init=False)
+    near: dict = field(init=False)  # frame -> 1×3×H×W on the device: this pass's reachable
+    far: dict = field(init=False)  # frame -> on the host: this pass's others (multipass)
+    previous_pass: dict = field(init=False)  # frame -> on the host
 
     def __post_init__(self) -> None:
-        self.xs = [None] * len(self.frames)
-        self.previous_pass = [None] * len(self.frames)
+        self.near, self.far, self.previous_pass = {}, {}, {}
+
+    @property
+    def reach(self) -> int:
+        """How many frames back (or ahead, in a backward pass) a temporal term looks."""
+        return max(self.flows.long_term or [1])
+
+    def remember(self, t: int, x: torch.Tensor) -> None:
+        """Frame t is done: keep it on the device while a temporal term can reach it."""
+        self.near[t] = x
+        for k in [k for k in self.near if abs(k - t) > self.reach]:
+            old = self.near.pop(k)
+            if self.params.multipass.passes > 1:
+                self.far[k] = old.cpu()
+
+    def stylized(self, t: int) -> torch.Tensor | None:
+        """Frame t of this pass on the device, if a temporal term can reach it."""
+        return self.near.get(t)
+
+    def next_pass(self) -> None:
+        """This pass's frames become the next pass's starts (on the host)."""
+        self.previous_pass = {**self.far, **{k: v.cpu() for k, v in self.near.items()}}
+        self.near, self.far = {}, {}
+
+    def check_memory(self, t: int) -> None:
+        """Before each frame: what a frame's optimisation needs and the frames held, against
+        what is free now (another process may have taken memory since the start)."""
+        if self.vgg is None:
+            return
+        w, h = self.frames.size
+        what = f"{self.frames.path} frame {t}"
+        stylize.check_memory(h, w, self.params, self.device, what, self.reach, loaded=True)
 
     @classmethod
     def prepare(
@@ -246,7 +282,8 @@ class _Clip:
         optimising = params.method == "optimise"  # the fast colour method needs no network
         vgg = load_vgg19(params.vgg, params.pooling, device) if optimising else None
         size = frames.size
-        stylize.check_memory(size[1], size[0], params, device, str(frames.path))
+        held = max(flows.long_term or [1])
+        stylize.check_memory(size[1], size[0], params, device, str(frames.path), held)
         # the style photo at the frames' long side, or at `style_size`
         fit = (params.style_size,) * 2 if params.style_size else size
         style = segment_stage.style_at_working_size(style_path, fit)
@@ -310,7 +347,7 @@ class _Clip:
         self, t: int, p: int, forward: bool, content: np.ndarray, coloured: np.ndarray | None
     ) -> tuple[stylize.Temporal, torch.Tensor]:
         """The temporal terms of frame t in pass p, and where its optimisation starts."""
-        params, device, xs = self.params, self.device, self.xs
+        params, device = self.params, self.device
         first = params.init.first
 
         def start(how: str) -> torch.Tensor:
@@ -320,28 +357,33 @@ class _Clip:
         neighbour = None  # (warped neighbour, its weight) used for the initialisation
         if forward:
             for j, flow, weight in self.flows.temporal_terms(t):
-                if xs[t - j] is None:
+                earlier = self.stylized(t - j)
+                if earlier is None:
                     continue
                 fl = torch.from_numpy(flow).to(device).permute(2, 0, 1)[None]
-                warped = warp_torch(xs[t - j], fl)
+                warped = warp_torch(earlier, fl)
                 w = torch.from_numpy(weight).to(device)
                 temporal.warped.append(warped)
                 temporal.weights.append(w)
                 temporal.pair_weights.append(1.0 if j == 1 else params.long_term_weight)
                 if j == 1:
                     neighbour = (warped, w)
-        elif t + 1 < len(xs) and self.flows.valid(t + 1, 1) and xs[t + 1] is not None:
+        elif (
+            t + 1 < len(self.frames)
+            and self.flows.valid(t + 1, 1)
+            and self.stylized(t + 1) is not None
+        ):
             flow, weight = self.flows.forward(t + 1)  # t → t+1 on frame t's pixels
             fl = torch.from_numpy(flow).to(device).permute(2, 0, 1)[None]
-            warped = warp_torch(xs[t + 1], fl)
+            warped = warp_torch(self.stylized(t + 1), fl)
             w = torch.from_numpy(weight).to(device)
             temporal.warped.append(warped)
             temporal.weights.append(w)
             temporal.pair_weights.append(1.0)
             neighbour = (warped, w)
 
-        if p > 0 and self.previous_pass[t] is not None:
-            init = self.previous_pass[t]
+        if p > 0 and t in self.previous_pass:
+            init = self.previous_pass[t].to(device)
             if neighbour is not None:
                 blend = params.multipass.blend * neighbour[1]
                 init = blend * neighbour[0] + (1 - blend) * init
