@@ -326,18 +326,25 @@ def cmd_smooth(args) -> None:
     )
 
 
+def _torch_job(args, stage: str) -> Job:
+    """The job of a stage that optimises with torch, its CPU threads set (--threads, else the
+    section's `threads`)."""
+    import torch
+
+    job = resolve_job(args, stage)
+    threads = args.threads or job.params.threads
+    if threads:
+        torch.set_num_threads(threads)
+    return job
+
+
 @subcommand("stylize", "stylize every frame (resumes an interrupted run)")
 @arguments(add_job_arguments, add_part_arguments)
 @arg("--threads", type=int, help="torch CPU threads")
 def cmd_stylize(args) -> None:
-    import torch
-
     from pvst.stages import stylize as stylize_stage
 
-    job = resolve_job(args, "stylize")
-    threads = args.threads or job.params.threads
-    if threads:
-        torch.set_num_threads(threads)
+    job = _torch_job(args, "stylize")
     if args.merge:
         inputs = {r: str(job.inputs.get(r, "")) for r in stylize_stage.INPUTS}
         stylize_stage.merge(args.merge, job.out, job.params, job.key, inputs)
@@ -367,14 +374,9 @@ def cmd_stylize(args) -> None:
 @arguments(add_job_arguments)
 @arg("--threads", type=int, help="torch CPU threads")
 def cmd_refine(args) -> None:
-    import torch
-
     from pvst.stages import refine
 
-    job = resolve_job(args, "refine")
-    threads = args.threads or job.params.threads
-    if threads:
-        torch.set_num_threads(threads)
+    job = _torch_job(args, "refine")
     i = job.inputs
     refine.run(
         i["result"],

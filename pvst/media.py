@@ -534,6 +534,13 @@ def check_thin(path: str | Path, width: int, height: int, what: str, long_side: 
         )
 
 
+def resize_long_side(image: np.ndarray, long_side: int) -> np.ndarray:
+    """An image with its long side at `long_side` (aspect kept, at least 8 px a side)."""
+    h, w = image.shape[:2]
+    scale = long_side / max(h, w)
+    return resize_image(image, (max(8, round(w * scale)), max(8, round(h * scale))))
+
+
 def resize_image(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """Resize uint8 RGB to (width, height) with area-averaging (Pillow's reducing LANCZOS)."""
     if (image.shape[1], image.shape[0]) == tuple(size):

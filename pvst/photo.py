@@ -46,14 +46,6 @@ def photo_size(width: int, height: int, size: str | int) -> tuple[int, int]:
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 
-def scaled_style(style: np.ndarray, long_side: int) -> np.ndarray:
-    """The style photo with its long side at `long_side` (the content's, so that both are seen
-    at one scale by the network)."""
-    h, w = style.shape[:2]
-    scale = long_side / max(h, w)
-    return media.resize_image(style, (max(8, round(w * scale)), max(8, round(h * scale))))
-
-
 def resized_regions(
     regions: Regions, size: tuple[int, int], style_size: tuple[int, int]
 ) -> Regions:
@@ -109,7 +101,7 @@ def stylize_photo(
     wh = media.working_size(w, h, working, upscale=True)
     out = photo_size(w, h, render_params.size)
     small = media.resize_image(content, wh)
-    style_small = scaled_style(style, working)
+    style_small = media.resize_long_side(style, working)
     regions = segment_image(small, style_small, seg_params, content_mask, style_mask)
     image, result = stylize.stylize_image(small, style_small, params, seg_params, regions=regions)
     record = PhotoResult(result, image, wh, out)
@@ -156,7 +148,7 @@ def refine(
 
     device = pick_device(params.device)
     h, w = content.shape[:2]
-    style_at = scaled_style(style, max(h, w))
+    style_at = media.resize_long_side(style, max(h, w))
     regions = resized_regions(regions, (w, h), (style_at.shape[1], style_at.shape[0]))
     vgg = load_vgg19(params.vgg, params.pooling, device)
     layers = [k for k, v in params.style_layers.items() if v > 0]

@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from pvst.errors import PvstError
+from pvst.stylize import to_image, to_tensor
 
 
 def output_size(width: int, height: int, size: str | int) -> tuple[int, int]:
@@ -38,16 +39,12 @@ def output_size(width: int, height: int, size: str | int) -> tuple[int, int]:
 
 def as_tensor(image: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
     """uint8 H×W×3 to a 1×3×H×W float32 tensor in [0, 1] on `device`."""
-    image = np.ascontiguousarray(image)
-    if not image.flags.writeable:  # torch shares the memory: give it its own copy
-        image = image.copy()
-    t = torch.from_numpy(image).to(device)
-    return t.permute(2, 0, 1)[None].float().div_(255.0)
+    return to_tensor(image, torch.device(device)).div_(255.0)
 
 
 def to_uint8(x: torch.Tensor) -> np.ndarray:
     """A 1×3×H×W tensor in [0, 1] to uint8 H×W×3 (rounded, clipped)."""
-    return x[0].mul(255.0).round_().clamp_(0, 255).byte().permute(1, 2, 0).cpu().numpy()
+    return to_image(x * 255.0)
 
 
 def _box(x: torch.Tensor, radius: int) -> torch.Tensor:

@@ -83,8 +83,10 @@ def check_memory(
 
 def to_tensor(image: np.ndarray, device: torch.device) -> torch.Tensor:
     """uint8 H×W×3 (or float in [0, 1]) to a 1×3×H×W float tensor in 0..255."""
-    img = image if image.dtype == np.uint8 else image * 255.0
-    return torch.from_numpy(np.ascontiguousarray(img)).to(device).permute(2, 0, 1)[None].float()
+    img = np.ascontiguousarray(image if image.dtype == np.uint8 else image * 255.0)
+    if not img.flags.writeable:  # torch shares the memory: give it its own copy
+        img = img.copy()
+    return torch.from_numpy(img).to(device).permute(2, 0, 1)[None].float()
 
 
 def to_uint8(image01: np.ndarray) -> np.ndarray:

@@ -195,7 +195,7 @@ MAX_LINE = 300
 def bounded(head: str, lines: list[str]) -> str:
     """`head` and the problems, each cut to MAX_LINE characters, the first MAX_LINES of them
     and how many more."""
-    cut = [line if len(line) <= MAX_LINE else line[: MAX_LINE - 1] + "…" for line in lines]
+    cut = [_cut(line, MAX_LINE) for line in lines]
     more = [f"… and {len(cut) - MAX_LINES} more"] if len(cut) > MAX_LINES else []
     return f"{head}:\n  - " + "\n  - ".join(cut[:MAX_LINES] + more)
 
@@ -206,8 +206,12 @@ _REPR.maxlevel, _REPR.maxlist, _REPR.maxdict, _REPR.maxstring = 2, 4, 4, 60
 
 def _short(value: Any) -> str:
     """A value's repr, small whatever the value (reprlib looks at a few items of a level)."""
-    text = _REPR.repr(value) if not isinstance(value, str) else repr(value)
-    return text if len(text) <= 80 else text[:79] + "…"
+    return _cut(_REPR.repr(value) if not isinstance(value, str) else repr(value), 80)
+
+
+def _cut(text: str, limit: int) -> str:
+    """`text`, cut to `limit` characters (the last one an ellipsis) when longer."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _not_finite(value: Any, path: tuple = (), seen: set | None = None) -> list[tuple[str, float]]:
@@ -264,9 +268,7 @@ def read_yaml(path: str | Path) -> Any:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        text = str(exc)
-        text = text if len(text) <= MAX_LINE else text[: MAX_LINE - 1] + "…"
-        raise ConfigError(f"{path}: not valid YAML{where}: {text}") from None
+        raise ConfigError(f"{path}: not valid YAML{where}: {_cut(str(exc), MAX_LINE)}") from None
 
 
 def merge(base: dict, *overrides: dict | None) -> dict:

@@ -313,9 +313,13 @@ class Plan:
         raise PvstError(self._missing(path, f"the style photo of '{video}' ({variant})"))
 
     @staticmethod
-    def _is_sample(path: str) -> bool:
-        rel = os.path.relpath(os.path.normpath(path), DATA)
-        return rel in samples.SAMPLES
+    def _sample_name(path: str) -> str:
+        """The name under data/ of a path (a sample's name, if it is one)."""
+        return os.path.relpath(os.path.normpath(path), DATA)
+
+    @classmethod
+    def _is_sample(cls, path: str) -> bool:
+        return cls._sample_name(path) in samples.SAMPLES
 
     @staticmethod
     def _missing(path: str, what: str) -> str:
@@ -357,7 +361,7 @@ class Plan:
         before it is copied into data/)."""
         where = self.root / path
         if not where.exists() and self._is_sample(path):
-            return input_token(path, samples.source(os.path.relpath(os.path.normpath(path), DATA)))
+            return input_token(path, samples.source(self._sample_name(path)))
         return input_token(path, where)
 
     def _file(self, role: str, video: str, variant: str) -> str:

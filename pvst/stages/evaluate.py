@@ -59,10 +59,7 @@ def evaluate(
     """Measure one result video against its input; write and return the metrics.
     `flow_method` names the estimator of the flow the warping error used. With the source
     `clip`, the result is also measured at the output size, rendered as the user gets it."""
-    import torch
-
     from pvst.device import pick_device
-    from pvst.stylize import to_tensor
     from pvst.vgg import load_vgg19
 
     with (
@@ -87,9 +84,7 @@ def evaluate(
     vgg = load_vgg19(device=device)
     layers = [k for k, v in params.gram_layers.items() if v > 0]
     style = segment_stage.style_at_working_size(style_path, size)
-    with torch.no_grad():
-        style_feats = vgg(to_tensor(style, device) / 255.0, layers)
-    gram_out, gram_in, photo_out, photo_in = [], [], [], []
+    sampled = _Sampled(vgg, device, layers, style)
     per_label: dict[str, list[float]] = {}
     segments = segment_stage.Segmentation(segment_path) if segment_path else None
     with segments if segments is not None else contextlib.nullcontext() as seg:
@@ -98,11 +93,7 @@ def evaluate(
             style_labels = segmentation.resize_labels(seg.style_labels, style.shape[:2])
             used = seg.used_labels()
         for t in picks:
-            with torch.no_grad():
-                f_out = vgg(to_tensor(outs[t], device) / 255.0, layers)
-                f_in = vgg(to_tensor(ins[t], device) / 255.0, layers)
-            gram_out.append(metrics.gram_distance(f_out, style_feats))
-            gram_in.append(metrics.gram_distance(f_in, style_feats))
+            f_out = sampled.add(ins[t], outs[t])
             if by_region:
                 labels = seg.labels(t)
                 for lab in used:
@@ -110,11 +101,8 @@ def evaluate(
                         continue
                     where = segmentation.style_mask(style_labels, lab, seg.whole)
                     per_label.setdefault(seg.names[lab], []).append(
-                        metrics.gram_distance(f_out, style_feats, labels == lab, where)
+                        metrics.gram_distance(f_out, sampled.style, labels == lab, where)
                     )
-            lap = matting.matting_laplacian(ins[t])
-            photo_out.append(metrics.photorealism(lap, outs[t]))
-            photo_in.append(metrics.photorealism(lap, ins[t]))
 
     result = {
         **(about or {}),
@@ -133,8 +121,8 @@ def evaluate(
             "units": metrics.UNITS["edge_ssim"],
         },
         "gram_distance": {
-            "output": float(np.mean(gram_out)),
-            "input": float(np.mean(gram_in)),
+            "output": float(np.mean(sampled.gram_out)),
+            "input": float(np.mean(sampled.gram_in)),
             "per_label": {k: float(np.mean(v)) for k, v in per_label.items()},
             "frames": picks,
             "layers": layers,
@@ -146,8 +134,8 @@ def evaluate(
             "units": metrics.UNITS["colour_distance"] + "; all frames' pixels pooled",
         },
         "photorealism": {
-            "output": float(np.mean(photo_out)),
-            "input": float(np.mean(photo_in)),
+            "output": float(np.mean(sampled.photo_out)),
+            "input": float(np.mean(sampled.photo_in)),
             "frames": picks,
             "units": metrics.UNITS["photorealism"],
         },
@@ -204,6 +192,34 @@ def evaluate(
 COLOUR_SAMPLE = 4096
 
 
+class _Sampled:
+    """The measures taken on sampled frames, output and input alike: the Gram distance to the
+    style photo (`style`, its features) and the Laplacian energy under the input's Laplacian."""
+
+    def __init__(self, vgg, device, layers: list[str], style: np.ndarray) -> None:
+        self.vgg, self.device, self.layers = vgg, device, layers
+        self.style = self._features(style)
+        self.gram_out, self.gram_in, self.photo_out, self.photo_in = [], [], [], []
+
+    def _features(self, image: np.ndarray) -> dict:
+        import torch
+
+        from pvst.stylize import to_tensor
+
+        with torch.no_grad():
+            return self.vgg(to_tensor(image, self.device) / 255.0, self.layers)
+
+    def add(self, content: np.ndarray, output: np.ndarray) -> dict:
+        """Measure one frame; returns the output's features (for measures per region)."""
+        f_out = self._features(output)
+        self.gram_out.append(metrics.gram_distance(f_out, self.style))
+        self.gram_in.append(metrics.gram_distance(self._features(content), self.style))
+        lap = matting.matting_laplacian(content)
+        self.photo_out.append(metrics.photorealism(lap, output))
+        self.photo_in.append(metrics.photorealism(lap, content))
+        return f_out
+
+
 def output_measures(
     inputs: Frames,
     outputs: Frames,
@@ -221,20 +237,14 @@ def output_measures(
     error of every consecutive pair within a shot (flow of the source frames at that size,
     hard masks), the colour distance (sampled pixels of every frame), and edge SSIM, Gram
     distance and photorealism on the sampled frames `picks`."""
-    import torch
-
-    from pvst.stylize import to_tensor
-
     source = Source.of(clip, inputs)
     size = output_size(source, render_params)
     method = flow_method if flow_method in ("dis", "farneback", "deepflow", "tvl1") else "dis"
     estimate = flow.make_estimator(method)
     style = segment_stage.style_at_working_size(style_path, size)
-    with torch.no_grad():
-        style_feats = vgg(to_tensor(style, device) / 255.0, layers)
+    sampled = _Sampled(vgg, device, layers, style)
     rng = np.random.default_rng(0)
     e_out, e_in, ssim, colours_out, colours_in = [], [], [], [], []
-    gram_out, gram_in, photo_out, photo_in = [], [], [], []
     previous = None
     pairs = rendered(outputs, inputs, source, render_params)
     for t, (full, image) in enumerate(progress(pairs, len(inputs), "measure", "frame")):
@@ -250,14 +260,7 @@ def output_measures(
         if t not in picks:
             continue
         ssim.append(metrics.edge_ssim(full, image))
-        with torch.no_grad():
-            f_out = vgg(to_tensor(image, device) / 255.0, layers)
-            f_in = vgg(to_tensor(full, device) / 255.0, layers)
-        gram_out.append(metrics.gram_distance(f_out, style_feats))
-        gram_in.append(metrics.gram_distance(f_in, style_feats))
-        lap = matting.matting_laplacian(full)
-        photo_out.append(metrics.photorealism(lap, image))
-        photo_in.append(metrics.photorealism(lap, full))
+        sampled.add(full, image)
 
     def mean(values: list[float]) -> float:
         finite = [v for v in values if np.isfinite(v)]
@@ -274,8 +277,8 @@ def output_measures(
         },
         "edge_ssim": {"mean": mean(ssim), "frames": picks, "units": metrics.UNITS["edge_ssim"]},
         "gram_distance": {
-            "output": mean(gram_out),
-            "input": mean(gram_in),
+            "output": mean(sampled.gram_out),
+            "input": mean(sampled.gram_in),
             "frames": picks,
             "units": metrics.UNITS["gram_distance"],
         },
@@ -286,8 +289,8 @@ def output_measures(
             + f"; {COLOUR_SAMPLE} random pixels of every frame pooled",
         },
         "photorealism": {
-            "output": mean(photo_out),
-            "input": mean(photo_in),
+            "output": mean(sampled.photo_out),
+            "input": mean(sampled.photo_in),
             "frames": picks,
             "units": metrics.UNITS["photorealism"],
         },

@@ -25,7 +25,6 @@ from pvst import matting, media, regions, render, segmentation, stylize
 from pvst.device import pick_device, set_numerics
 from pvst.logs import progress
 from pvst.params import StylizeParams
-from pvst.photo import scaled_style
 from pvst.pipeline import store
 from pvst.pipeline.plan import recorded
 from pvst.stages.flow import FlowSet
@@ -89,7 +88,8 @@ def run(
         w, h = refine_size(source.size, params.refine.max_size)
         stylize.check_memory(h, w, params, device, f"{clip} refined at {w}×{h}")
         vgg = load_vgg19(params.vgg, params.pooling, device)
-        style = scaled_style(media.read_style_photo(style_path), max(w, h))
+        # the style photo at the frames' long side, as image mode sees it
+        style = media.resize_long_side(media.read_style_photo(style_path), max(w, h))
         used = seg.used_labels()
         style_labels = segmentation.resize_labels(seg.style_labels, style.shape[:2])
         layers = [k for k, v in params.style_layers.items() if v > 0]
@@ -174,7 +174,9 @@ def _write(
     size: tuple[int, int],
     seconds: float,
 ) -> None:
-    """The artifact: the refined frames and the source frames at their size."""
+    """The artifact: the refined frames and the source frames at their size. The source is
+    decoded once more here rather than kept in the checkpoints: a decode costs a fraction of
+    a second a frame, a frame's refinement minutes, and the checkpoints stay small."""
     w, h = size
     n = source.count
     evaluations, per_frame = np.zeros(n, np.int64), np.zeros(n, np.float64)

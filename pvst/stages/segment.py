@@ -36,10 +36,8 @@ def style_at_working_size(style_path: str | Path, frame_size: tuple[int, int]) -
     """The style photo resized so its long side equals the frames' long side."""
     style = media.read_style_photo(style_path)
     h, w = style.shape[:2]
-    long_side = max(frame_size)
-    media.check_thin(style_path, w, h, "style photo", long_side)
-    scale = long_side / max(h, w)
-    return media.resize_image(style, (max(8, round(w * scale)), max(8, round(h * scale))))
+    media.check_thin(style_path, w, h, "style photo", max(frame_size))
+    return media.resize_long_side(style, max(frame_size))
 
 
 def _stabilised(
@@ -113,7 +111,7 @@ def _keyframes(source: str, n: int, size: tuple[int, int]) -> dict[int, np.ndarr
     unnamed = [f.name for f in entries if not re.fullmatch(KEYFRAME, f.name, re.IGNORECASE)]
     if unnamed:
         log.warning("%s: %s not named by frame index; ignored", path, ", ".join(unnamed[:5]))
-    for f in sorted(path.iterdir()):
+    for f in entries:
         m = re.fullmatch(KEYFRAME, f.name, re.IGNORECASE)
         if m:
             t = int(m.group(1))
