@@ -28,6 +28,8 @@ def gram(features: torch.Tensor) -> torch.Tensor:
 def mask_pyramid(masks: torch.Tensor, layers: list[str]) -> dict[str, torch.Tensor]:
     """Label masks (K×H×W) carried down VGG19 to each of `layers`, as the feature maps go:
     a 3×3 average at every convolution, halved at every pooling (DPST)."""
+    if not layers:
+        return {}
     wanted = set(layers)
     last = max(LAYERS.index(name) for name in layers)
     m = masks[:, None]
@@ -42,39 +44,42 @@ def mask_pyramid(masks: torch.Tensor, layers: list[str]) -> dict[str, torch.Tens
     return out
 
 
-class _Gram(torch.autograd.Function):
-    """F Fᵀ with a one-matmul backward: d(F Fᵀ) = (dG + dGᵀ) F."""
+class _Grams(torch.autograd.Function):
+    """A Aᵀ for a batch of matrices (K×C×N → K×C×C) with a one-matmul backward:
+    d(A Aᵀ) = (dG + dGᵀ) A."""
 
     @staticmethod
-    def forward(ctx, f: torch.Tensor) -> torch.Tensor:
-        ctx.save_for_backward(f)
-        return f @ f.t()
+    def forward(ctx, a: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(a)
+        return a @ a.transpose(-1, -2)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
-        (f,) = ctx.saved_tensors
-        return (grad + grad.t()) @ f
+        (a,) = ctx.saved_tensors
+        return (grad + grad.transpose(-1, -2)) @ a
 
 
 class MaskSupport:
-    """For K masks (K×H×W) at one layer: the pixels where each is nonzero, their values there,
-    and the mask means. Masks stay fixed while a frame is optimised, so the masked Grams are
-    computed over each label's own pixels only (about H·W in all instead of K·H·W)."""
+    """For K masks (K×H×W) at one layer: the pixels where each is nonzero and their values
+    there, as K rows of one length (padded with pixel 0 at weight 0), and the mask means.
+    Masks stay fixed while a frame is optimised, so the masked Grams are computed over each
+    label's own pixels, all labels in one gather and one batched product."""
 
     def __init__(self, masks: torch.Tensor) -> None:
         flat = masks.reshape(masks.shape[0], -1)
         self.size = flat.shape[1]
         self.means = flat.mean(1)
-        # None where a mask is 1 everywhere (nothing to gather or weigh)
-        self.index, self.values = [], []
-        for row in flat:
-            if bool((row == 1).all()):
-                self.index.append(None)
-                self.values.append(None)
-            else:
-                idx = torch.nonzero(row > 1e-6).reshape(-1)
-                self.index.append(idx)
-                self.values.append(row[idx])
+        self.index: torch.Tensor | None = None  # K×L pixel indices; None: one all-ones mask
+        self.values: torch.Tensor | None = None  # K×L
+        if flat.shape[0] == 1 and bool((flat == 1).all()):
+            return
+        inside = flat > 1e-6
+        counts = inside.sum(1)
+        longest = max(int(counts.max()), 1)  # the one sync, once a frame
+        # each label's own pixels first, in pixel order (a stable sort of "outside")
+        self.index = torch.argsort((~inside).to(torch.uint8), dim=1, stable=True)[:, :longest]
+        kept = torch.arange(longest, device=flat.device) < counts[:, None]
+        self.values = torch.gather(flat, 1, self.index) * kept
 
 
 def masked_grams(
@@ -87,12 +92,14 @@ def masked_grams(
     support = masks if isinstance(masks, MaskSupport) else MaskSupport(masks)
     c = features.shape[-3]
     f = features.reshape(c, -1)
-    norm = float(c * support.size)
-    grams = []
-    for idx, vals, mean in zip(support.index, support.values, support.means, strict=True):
-        fm = f if idx is None else f.index_select(1, idx) * vals
-        grams.append(_Gram.apply(fm) / (norm * mean.clamp_min(1e-8)))
-    return torch.stack(grams), support.means
+    if support.index is None:
+        a = f[None]
+    else:
+        k, n = support.index.shape
+        picked = f.index_select(1, support.index.reshape(-1)).view(c, k, n)
+        a = (picked * support.values[None]).transpose(0, 1)  # K×C×L
+    norm = float(c * support.size) * support.means.clamp_min(1e-8)
+    return _Grams.apply(a) / norm[:, None, None], support.means
 
 
 def content_loss(features: dict, targets: dict, weights: dict) -> torch.Tensor:

@@ -5,10 +5,10 @@ optim.lbfgs) but accepts it only with sufficient decrease (Armijo); otherwise it
 along the same direction (quadratic interpolation, at most a 10× cut per try), and after a
 run of failures restarts from steepest descent. So the iterate's loss never rises, a NaN or
 Inf at a trial point is a rejected step rather than a ruined frame, and the result is the best
-point seen: no budget, 3 evaluations or 1000, ends above the start. Its history lives in device
-tensors; the one host round trip per evaluation (the accept test) costs far less than the
-network's forward and backward pass. Every `check_every` evaluations the host stops early when
-the relative change stays under `tol`.
+point seen: no budget, 3 evaluations or 1000, ends above the start. Its history and index
+tensors live on the device; an evaluation reads four scalars back at once (the accept test:
+slope, both losses, step length; one sync), and every `check_every` evaluations the host reads
+the window of losses (one more) and stops early when the relative change stays under `tol`.
 """
 
 from __future__ import annotations
@@ -84,7 +84,10 @@ class _LBFGS:
         self.gamma = torch.ones_like(self.gamma)
         self.k = 0
         self.d = -self.g
-        self.t = torch.clamp(1.0 / self.g.abs().sum().clamp_min(1e-12), max=1.0)
+        self.t = self._steepest_length()
+
+    def _steepest_length(self) -> torch.Tensor:
+        return torch.clamp(1.0 / self.g.abs().sum().clamp_min(1e-12), max=1.0)
 
     def _direction(self, s: torch.Tensor, y: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
         """Store the pair (s, y), then return −H g."""
@@ -106,9 +109,8 @@ class _LBFGS:
 
         stored = min(self.k, m)
         newest = (self.k - 1) % m
-        order = torch.tensor(
-            [(newest - stored + 1 + j) % m for j in range(stored)], device=g.device
-        )  # oldest first
+        # oldest first, built on the device (a host list would be a copy and a sync)
+        order = (torch.arange(stored, device=g.device) + (newest - stored + 1)) % m
         sy = self.SY[order][:, order]
         diag = torch.diagonal(sy)
         r = torch.triu(sy) + torch.diag((diag <= 0).to(sy.dtype))  # zero pairs: unit pivot
@@ -123,14 +125,22 @@ class _LBFGS:
 
     def step(self) -> torch.Tensor:
         """One evaluation at the trial point; returns the iterate's loss after it."""
-        slope = float(self.g @ self.d)  # directional derivative along d (< 0 for descent)
-        if not slope < 0:
-            self._steepest()
-            slope = float(self.g @ self.d)
+        slope = self.g @ self.d  # directional derivative along d (< 0 for descent)
+        # not a descent direction: steepest descent instead, chosen on the device so that the
+        # host learns of it with the accept test's scalars (the history is dropped below)
+        descent = slope < 0
+        self.d = torch.where(descent, self.d, -self.g)
+        self.t = torch.where(descent, self.t, self._steepest_length())
+        slope = torch.where(descent, slope, -(self.g @ self.g))
         x_new = self.x + self.t * self.d.view_as(self.x)
         loss, g_new = _value_and_grad(self.objective, x_new)
         g_new = g_new.reshape(-1)
-        f0, ft, t = float(self.loss), float(loss), float(self.t)
+        # the evaluation's one sync
+        slope, f0, ft, t, went_down = torch.stack(
+            [slope, self.loss, loss, self.t, descent.to(slope.dtype)]
+        ).tolist()
+        if not went_down:
+            self._steepest()
         if not ft <= f0 + 1e-4 * t * slope:  # also rejects NaN and Inf
             self.rejected += 1
             self.failures += 1

@@ -37,8 +37,36 @@ def test_gram_and_masked_gram_normalisation():
 
 
 def test_gram_backward_is_exact():
-    f = torch.randn(5, 7, dtype=torch.float64, requires_grad=True)
-    torch.autograd.gradcheck(lambda x: losses._Gram.apply(x), (f,))
+    f = torch.randn(3, 5, 7, dtype=torch.float64, requires_grad=True)
+    torch.autograd.gradcheck(lambda x: losses._Grams.apply(x), (f,))
+
+
+def test_batched_masked_grams_equal_one_gram_per_label():
+    g = torch.Generator().manual_seed(0)
+    f = torch.randn(1, 6, 9, 11, generator=g, dtype=torch.float64, requires_grad=True)
+    labels = torch.zeros(3, 9, 11, dtype=torch.float64)
+    labels[0, :6] = 1  # unequal sizes, soft edges, an empty label
+    labels[1, 6:] = 1
+    masks = losses.mask_pyramid(labels, ["relu1_1"])["relu1_1"]
+    masks[2] = 0
+    grams, means = losses.masked_grams(f, masks)
+    flat = f.reshape(6, -1)
+    for j in range(3):
+        m = masks[j].reshape(-1)
+        expected = (flat * m) @ (flat * m).t() / (6 * 99 * max(float(m.mean()), 1e-8))
+        torch.testing.assert_close(grams[j], expected)
+    torch.testing.assert_close(means, masks.reshape(3, -1).mean(1))
+    weights = torch.randn(3, 6, 6, generator=g, dtype=torch.float64)
+    (grad,) = torch.autograd.grad((grams * weights).sum(), f)
+    f2 = f.detach().clone().requires_grad_(True)
+    flat2 = f2.reshape(6, -1)
+    total = sum(
+        (((flat2 * masks[j].reshape(-1)) @ (flat2 * masks[j].reshape(-1)).t()) * weights[j]).sum()
+        / (6 * 99 * max(float(masks[j].mean()), 1e-8))
+        for j in range(3)
+    )
+    (grad2,) = torch.autograd.grad(total, f2)
+    torch.testing.assert_close(grad, grad2)
 
 
 def test_content_style_temporal_tv_values():
@@ -579,3 +607,34 @@ def test_a_long_part_keeps_only_the_reachable_frames_on_the_device(
     # CUDA's numerics as the stage sets them: deterministic cuDNN, no TF32 unless asked for
     assert torch.backends.cudnn.deterministic and not torch.backends.cudnn.benchmark
     assert not torch.backends.cudnn.allow_tf32 and not torch.backends.cuda.matmul.allow_tf32
+
+
+# -- what a step asks of a GPU, counted on the CPU -------------------------------------------------
+@pytest.fixture(scope="module")
+def step_counts():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "step_counts.py"
+    spec = importlib.util.spec_from_file_location("step_counts", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_one_sync_a_step_and_a_bounded_number_of_kernels(step_counts):
+    """3 labels, 2 temporal terms and λ at 32 px. Before: 4 scalar reads and a host index
+    copy a step, 477 kernels (419 an evaluation: style 214, Laplacian 83); now one read of
+    the accept test's scalars, about 340 kernels (style 113, Laplacian 35)."""
+    obj, x = step_counts.frame_problem(32)
+    evaluation = step_counts.per_evaluation(obj, x)
+    assert evaluation.syncs == 0
+    assert evaluation.total <= 290
+    kernels, syncs, _ = step_counts.per_step(obj, x)
+    assert syncs == 1
+    assert kernels <= 360
+    with step_counts.Counter() as whole:
+        out = optim.minimise(obj, x, 41, tol=0, check_every=20)
+    assert out.evaluations == 41
+    # a sync an evaluation, the loss window at each of the two checks, three at the end
+    assert whole.syncs <= 40 + 2 + 3
