@@ -3,14 +3,23 @@
 `auto` takes CUDA when torch can use it. On a machine that has NVIDIA GPUs which torch cannot
 use (a driver older than the torch build needs, or a CPU-only torch), `auto` stops with the
 reason instead of quietly running a GPU's work on the CPU; `cpu` says that this is meant.
+
+`auto` and `cuda` mean "a GPU": the job takes the first visible GPU that no other pvst job
+holds, by an exclusive lock on a file named after the GPU's UUID (released when the process
+ends, however it ends), waiting while all are held; `cuda:N` means that one, unlocked. Under
+SLURM the visible GPUs are the job's (CUDA_VISIBLE_DEVICES); a job given GPUs that it cannot
+see is refused rather than let loose on the node's other GPUs.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import glob
 import logging
 import os
 import re
+import time
 from pathlib import Path
 
 import torch
@@ -23,7 +32,11 @@ log = logging.getLogger(__name__)
 # compatibility: any driver of at least this version runs every 12.x or 13.x build).
 MIN_DRIVER = {11: 450, 12: 525, 13: 580}
 DRIVER_VERSION_FILE = Path("/proc/driver/nvidia/version")
+# Where the per-GPU locks live: one directory per machine, shared by every user's pvst jobs.
+LOCK_DIR = Path(os.environ.get("PVST_GPU_LOCK_DIR", "/tmp/pvst-gpu-locks"))
+WAIT_SECONDS = 5.0  # between tries while every GPU is held
 _said: set[str] = set()
+_held: dict[int, object] = {}  # visible index -> the open lock file (held until exit)
 
 
 def _say(message: str) -> None:
@@ -78,13 +91,11 @@ def why_no_cuda() -> str:
 
 
 def pick_device(name: str) -> torch.device:
-    """cpu, cuda, or auto (cuda when there is one); GPUs that torch cannot use, or cuda where
-    there is none, are a clear error. Logs the device taken and why."""
+    """cpu, cuda (a free GPU), cuda:N, or auto (a free GPU when there is one); GPUs that torch
+    cannot use, or cuda where there is none, are a clear error. Logs the device taken and why."""
     if name == "auto":
         if torch.cuda.is_available():
-            device = torch.device("cuda")
-            _say(f"device auto: {device} ({torch.cuda.get_device_name(device)}: CUDA is available)")
-            return device
+            return _take_gpu("device auto")
         evidence = gpus_present()
         if evidence:
             raise PvstError(
@@ -101,17 +112,100 @@ def pick_device(name: str) -> torch.device:
             else f"device '{name}' was asked for but CUDA is not available here (torch "
             f"{torch.__version__}, built for CUDA {torch.version.cuda}); use device: auto or cpu"
         )
-    if name.startswith("cuda:") and int(name[5:]) >= torch.cuda.device_count():
-        raise PvstError(
-            f"device '{name}' was asked for but this machine has "
-            f"{torch.cuda.device_count()} CUDA device(s) (cuda:0 … cuda:N−1)"
-        )
+    if name == "cuda":
+        return _take_gpu("device cuda")
+    if name.startswith("cuda:"):
+        index = int(name[5:])
+        if index >= torch.cuda.device_count():
+            raise PvstError(
+                f"device '{name}' was asked for but this machine has "
+                f"{torch.cuda.device_count()} CUDA device(s) (cuda:0 … cuda:N−1)"
+            )
+        check_slurm_gpus()
+        torch.cuda.set_device(index)
+        _say(f"device {name}: as asked ({torch.cuda.get_device_name(index)}; not locked)")
+        return torch.device("cuda", index)
     if name == "mps" and not torch.backends.mps.is_available():
         raise PvstError("device 'mps' was asked for but Apple's MPS is not available here")
     try:
         return torch.device(name)
     except RuntimeError as exc:
         raise PvstError(f"'{name}' is not a device: use auto, cpu, cuda, cuda:N or mps") from exc
+
+
+def check_slurm_gpus() -> None:
+    """Refuse a SLURM job that was given GPUs but cannot tell which: without
+    CUDA_VISIBLE_DEVICES it would see, and might take, the node's other GPUs."""
+    given = (
+        os.environ.get("SLURM_JOB_GPUS", "").strip()
+        or os.environ.get("SLURM_STEP_GPUS", "").strip()
+    )
+    if given and not os.environ.get("CUDA_VISIBLE_DEVICES", "").strip():
+        raise PvstError(
+            f"this SLURM job was given GPU(s) {given} (SLURM_JOB_GPUS) but CUDA_VISIBLE_DEVICES "
+            "is not set, so it would see every GPU of the node, other jobs' too; ask your "
+            "administrators to constrain GPUs (gres), or set CUDA_VISIBLE_DEVICES=$SLURM_JOB_GPUS "
+            "in the job"
+        )
+
+
+def gpu_ids() -> list[str]:
+    """An identity for each visible CUDA device that is the same in every process on the
+    machine (its UUID; CUDA_VISIBLE_DEVICES renumbers the indices)."""
+    ids = []
+    for i in range(torch.cuda.device_count()):
+        uuid = getattr(torch.cuda.get_device_properties(i), "uuid", None)
+        ids.append(f"GPU-{uuid}" if uuid is not None else f"index-{i}")
+    return ids
+
+
+def claim_gpu(ids: list[str], lock_dir: Path = LOCK_DIR, wait: float = WAIT_SECONDS) -> int:
+    """The index of the first GPU in `ids` that no other process holds, now held by this one
+    until it ends; waits while every one is held."""
+    for index in list(_held):
+        if index < len(ids):
+            return index  # this process holds one already
+    lock_dir.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(OSError):  # every user's jobs share the machine's GPUs
+        lock_dir.chmod(0o1777)
+    waited = False
+    while True:
+        for index, ident in enumerate(ids):
+            path = lock_dir / f"{ident}.lock"
+            try:
+                handle = open(path, "a+")  # noqa: SIM115 (held open until the process ends)
+            except OSError:
+                handle = open(path)  # noqa: SIM115 (another user's file: a read lock works)
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                handle.close()
+                continue
+            try:
+                path.chmod(0o666)
+                handle.truncate(0)
+                handle.write(f"{os.getpid()}\n")
+                handle.flush()
+            except OSError:
+                pass
+            _held[index] = handle
+            return index
+        if not waited:
+            waited = True
+            log.info("every GPU (%d) is held by another pvst job; waiting for one", len(ids))
+        time.sleep(wait)
+
+
+def _take_gpu(why: str) -> torch.device:
+    check_slurm_gpus()
+    index = claim_gpu(gpu_ids())
+    torch.cuda.set_device(index)
+    device = torch.device("cuda", index)
+    _say(
+        f"{why}: {device} ({torch.cuda.get_device_name(index)}; free GPU {index + 1} of "
+        f"{torch.cuda.device_count()}, held until this job ends)"
+    )
+    return device
 
 
 def set_numerics(tf32: bool) -> None:

@@ -530,7 +530,10 @@ class RenderParams(Frozen):
     the result's texture, larger more of the source's detail. Default: 0.001.
     """
     device: str
-    """Where to render (execution only; auto = CUDA when there is one). Default: "auto"."""
+    """Where to render (execution only). cpu by default: 0.08 s a 1920×1080 frame on two cores, and
+    a job whose device may be a GPU claims the `gpu` resource (so it would wait for the
+    optimisation's GPU jobs); auto or cuda to render on a GPU. Default: "cpu".
+    """
 
 
 @dataclass(frozen=True)

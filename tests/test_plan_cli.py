@@ -281,3 +281,20 @@ def test_long_json_parameters_are_not_taken_for_paths(tmp_path):
 
     args = argparse.Namespace(params="{" + '"k": 1, ' * 100 + "}", out=str(tmp_path / "o.h5"))
     cli.check_outputs(args)  # a 700-character argument is not a file name, and no error
+
+
+def test_a_job_claims_the_gpu_resource_only_when_its_device_may_be_a_gpu():
+    from pvst.pipeline import config as cfgmod
+    from pvst.pipeline.plan import gpu_claim
+
+    stylize = cfgmod.defaults("stylize")
+    assert gpu_claim("stylize", stylize) == 1  # auto
+    assert gpu_claim("stylize", {**stylize, "device": "cpu"}) == 0
+    assert gpu_claim("render", cfgmod.defaults("render")) == 0  # cpu by default
+    seg = cfgmod.defaults("segmentation")
+    assert gpu_claim("segment", seg) == 0  # none: no network
+    assert gpu_claim("segment", {**seg, "method": "auto"}) == 1
+    flow = cfgmod.defaults("flow")
+    assert gpu_claim("flow", flow) == 0  # deepflow runs on the CPU
+    assert gpu_claim("flow", {**flow, "method": "raft"}) == 1
+    assert gpu_claim("frames", cfgmod.defaults("frames")) == 0

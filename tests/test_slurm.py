@@ -76,6 +76,10 @@ def test_tiny_pipeline_runs_through_the_slurm_executor(slurm, workflow_dir, tiny
         "--slurm-init-seconds-before-status-checks",
         "2",
         "--slurm-no-account",
+        # device cpu claims no GPU; the parts are given one anyway, to show that a rule's GPU
+        # claim reaches SLURM as a GPU request
+        "--set-resources",
+        "stylize_part:gpu=1",
         timeout=1200,
     )
     out = workflow_dir / "results" / "tiny_stylized.mp4"

@@ -31,6 +31,28 @@ def tiny_project(workflow_dir, tiny_clip):
     return workflow_dir
 
 
+def test_jobs_claim_a_gpu_where_their_device_may_be_one(tiny_project):
+    def claims(*config: str) -> dict[str, set[str]]:
+        proc = run_snakemake(tiny_project, "-n", "results/tiny_stylized.mp4", *config)
+        found: dict[str, set[str]] = {}
+        rule = None
+        for line in proc.stdout.splitlines():
+            if line.startswith(("rule ", "localrule ")):
+                rule = line.split()[1].rstrip(":")
+            elif "resources:" in line and rule:
+                gpu = [f for f in line.split(", ") if f.startswith("gpu=")]
+                found.setdefault(rule, set()).update(gpu or ["gpu=0"])
+        return found
+
+    default = claims()
+    assert default["stylize_part"] == {"gpu=1"}  # device auto
+    assert default["segment"] == {"gpu=1"}  # automatic regions: VGG19 on auto
+    assert default["flow_part"] == default["assemble"] == {"gpu=0"}  # DeepFlow; render on cpu
+    cpu = claims("--config", "stylize={device: cpu}", "render={device: auto}")
+    assert cpu["stylize_part"] == {"gpu=0"}
+    assert cpu["assemble"] == {"gpu=1"}
+
+
 def test_dry_run_of_the_default_target(tiny_project):
     proc = run_snakemake(tiny_project, "-n")
     counts = job_counts(proc.stdout)

@@ -94,6 +94,21 @@ class Stage:
 RESULT = "result"
 
 
+def gpu_claim(stage: str, params: dict) -> int:
+    """What a job of `stage` (or of the `render` or `evaluate` section) with these parameters
+    claims of the workflow's `gpu` resource: 1 when a device setting on the path it takes may
+    land on a GPU (anything but cpu), else 0."""
+    if stage in ("stylize", "refine", "cyclegan", "render", "evaluate"):
+        devices = [params["device"]]
+    elif stage == "segment" and params["method"] in ("auto", "semantic"):
+        devices = [params[params["method"]]["device"]]
+    elif stage == "flow" and params["method"] == "raft":
+        devices = [params["raft"]["device"]]
+    else:
+        devices = []
+    return int(any(d != "cpu" for d in devices))
+
+
 def is_artifact_role(role: str) -> bool:
     return role in STAGES or role == RESULT
 

@@ -110,7 +110,7 @@ def run(
     as the device). `stop_after` (frames) exists for tests of resuming: the run stops as if
     killed after that many newly finished frames."""
     record = recorded(STAGE, params)
-    device = _device(params.device, part)
+    device = pick_device(params.device)
     set_numerics(params.tf32)
     torch.manual_seed(params.seed)
     passes = max(1, params.multipass.passes)
@@ -177,15 +177,6 @@ def run(
         _write(out, STAGE if part is None else PART, record, key, inputs, attrs, len(span), records)
     ckpt.remove()
     return summary
-
-
-def _device(setting: str, part: tuple[int, int] | None) -> torch.device:
-    device = pick_device(setting)
-    if part and setting == "auto" and device.type == "cuda":
-        # parts running side by side on a workstation spread over its GPUs (a cluster job
-        # sees only the one it was given)
-        device = torch.device("cuda", part[0] % torch.cuda.device_count())
-    return device
 
 
 def _count(summary: dict, t: int, p: int, passes: int, res: stylize.StylizedFrame) -> None:

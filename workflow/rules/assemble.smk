@@ -16,6 +16,7 @@ rule assemble:
     resources:
         mem_mb=3000,
         runtime=60,
+        gpu=product_gpu("render"),
     shell:
         "{PVST} {params.cmd} --log {log:q}"
 
@@ -33,6 +34,7 @@ rule side_by_side:
     resources:
         mem_mb=3000,
         runtime=60,
+        gpu=product_gpu("render"),
     shell:
         "{PVST} {params.cmd} --log {log:q}"
 
@@ -47,6 +49,8 @@ rule gif:
         cmd=job_shell(product_job(pvst_commands.assemble, "gif")),
     log:
         "results/logs/{video}_{variant}.gif.log",
+    resources:
+        gpu=product_gpu("render"),
     shell:
         "{PVST} {params.cmd} --log {log:q}"
 

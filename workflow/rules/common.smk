@@ -75,6 +75,19 @@ def stage_job(stage, how="whole"):
     return make
 
 
+def stage_gpu(stage):
+    """The `gpu` resource a stage's job claims: 1 when its device setting may land on a GPU."""
+    return lambda wc: pvst_plan.gpu_claim(stage, planned(stage, wc).params)
+
+
+def product_gpu(*sections):
+    """The `gpu` resource of a product's job that reads these sections' device settings."""
+    return lambda wc: max(
+        pvst_plan.gpu_claim(name, pvst_config.section(CFG, name, wc.video, wc.variant))
+        for name in sections
+    )
+
+
 def product_job(make, *args):
     """The job making a fixed-name product of the {video} and {variant} wildcards."""
     return lambda wc: make(PLAN, wc.video, wc.variant, *args)

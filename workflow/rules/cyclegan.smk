@@ -14,6 +14,6 @@ rule cyclegan:
     resources:
         mem_mb=8000,
         runtime=120,
-        gpu=1,
+        gpu=stage_gpu("cyclegan"),
     shell:
         "{PVST} {params.cmd} --log {log:q}"

@@ -17,5 +17,6 @@ rule evaluate:
     resources:
         mem_mb=8000,
         runtime=120,
+        gpu=product_gpu("evaluate", "render"),
     shell:
         "{PVST} {params.cmd} --log {log:q}"

@@ -18,6 +18,7 @@ rule flow_part:
     resources:
         mem_mb=1500,
         runtime=120,
+        gpu=stage_gpu("flow"),
     shell:
         "{PVST} {params.cmd} --threads {threads} --log {log:q}"
 

@@ -16,6 +16,6 @@ rule refine:
     resources:
         mem_mb=16000,
         runtime=1440,
-        gpu=1,
+        gpu=stage_gpu("refine"),
     shell:
         "{PVST} {params.cmd} --threads {threads} --log {log:q}"

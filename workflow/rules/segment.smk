@@ -14,6 +14,7 @@ rule segment:
     resources:
         mem_mb=4000,
         runtime=120,
+        gpu=stage_gpu("segment"),
     shell:
         "{PVST} {params.cmd} --log {log:q}"
 

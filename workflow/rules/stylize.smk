@@ -19,7 +19,7 @@ rule stylize_part:
     resources:
         mem_mb=16000,
         runtime=720,
-        gpu=1,
+        gpu=stage_gpu("stylize"),
     shell:
         "{PVST} {params.cmd} --threads {threads} --log {log:q}"
 
