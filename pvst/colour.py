@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+import torch
 
 from pvst.segmentation import style_mask
 
@@ -39,28 +40,47 @@ MAX_FIT_PIXELS = 200_000
 @dataclass(frozen=True)
 class ColourMap:
     """y = matrix @ (x − source_mean) + target_mean on RGB in [0, 1], then each of `steps`:
-    x ← R q(Rᵀx), with q mapping every rotated axis from its source to its target quantiles."""
+    x ← R q(Rᵀx), with q mapping every rotated axis from its source to its target quantiles.
+    Applied in float64 torch on the device of the colours (`apply`), or to NumPy arrays."""
 
     matrix: np.ndarray  # 3×3
     source_mean: np.ndarray  # 3
     target_mean: np.ndarray  # 3
     steps: tuple = ()  # (R 3×3, source quantiles L×3, target quantiles L×3)
 
-    def __call__(self, rgb01: np.ndarray) -> np.ndarray:
-        x = (rgb01 - self.source_mean) @ self.matrix.T + self.target_mean
+    def apply(self, x: torch.Tensor) -> torch.Tensor:
+        """The map on colours x (…×3, float64, any device)."""
+        y = (x - _like(self.source_mean, x)) @ _like(self.matrix, x).T + _like(self.target_mean, x)
         if not self.steps:
-            return x
-        shape = x.shape
-        x = x.reshape(-1, 3)
+            return y
+        shape = y.shape
+        y = y.reshape(-1, 3)
         for rotation, src, dst in self.steps:
-            x = _quantile_step(x, rotation, src, dst)
-        return x.reshape(shape)
+            y = _quantile_step(y, _like(rotation, y), _like(src, y), _like(dst, y))
+        return y.reshape(shape)
+
+    def __call__(self, rgb01: np.ndarray) -> np.ndarray:
+        return self.apply(torch.from_numpy(np.asarray(rgb01, np.float64))).numpy()
 
 
-def _quantile_step(x: np.ndarray, rotation, src, dst) -> np.ndarray:
+def _like(a: np.ndarray, x: torch.Tensor) -> torch.Tensor:
+    return torch.as_tensor(a, dtype=x.dtype, device=x.device)
+
+
+def _interp(x: torch.Tensor, xp: torch.Tensor, fp: torch.Tensor) -> torch.Tensor:
+    """np.interp in torch: piecewise linear through (xp, fp), xp increasing, constant
+    beyond the ends."""
+    xp, fp = xp.contiguous(), fp.contiguous()
+    j = (torch.searchsorted(xp, x.contiguous(), right=True) - 1).clamp(0, len(xp) - 2)
+    slope = (fp[1:] - fp[:-1]) / (xp[1:] - xp[:-1])
+    y = slope[j] * (x - xp[j]) + fp[j]
+    y = torch.where(x >= xp[-1], fp[-1], y)
+    return torch.where(x < xp[0], fp[0], y)
+
+
+def _quantile_step(x: torch.Tensor, rotation, src, dst) -> torch.Tensor:
     p = x @ rotation
-    for d in range(3):
-        p[:, d] = np.interp(p[:, d], src[:, d], dst[:, d])
+    p = torch.stack([_interp(p[:, d], src[:, d], dst[:, d]) for d in range(3)], dim=1)
     return p @ rotation.T
 
 
@@ -103,7 +123,7 @@ def fit_map(source: np.ndarray, target: np.ndarray, steps: int = 0, levels: int 
         src = np.maximum.accumulate(np.quantile(x @ rotation, fractions, axis=0), axis=0) + ramp
         dst = np.quantile(b @ rotation, fractions, axis=0)
         found.append((rotation, src, dst))
-        x = _quantile_step(x, rotation, src, dst)
+        x = ColourMap(np.eye(3), np.zeros(3), np.zeros(3), ((rotation, src, dst),))(x)
     return ColourMap(gaussian.matrix, gaussian.source_mean, gaussian.target_mean, tuple(found))
 
 
@@ -153,11 +173,18 @@ def soft_weights(labels: np.ndarray, used: list[int], feather: float) -> np.ndar
 
 def apply_maps(image: np.ndarray, weights: np.ndarray, maps: list[ColourMap]) -> np.ndarray:
     """Σ_k weights_k · map_k(image), clipped to [0, 1] (float64 H×W×3)."""
-    img = _unit(image)
-    out = np.zeros_like(img)
-    for w, cmap in zip(weights, maps, strict=True):
-        out += w[..., None] * cmap(img)
-    return np.clip(out, 0.0, 1.0)
+    img = torch.from_numpy(_unit(image))
+    return apply_maps_tensor(img, torch.from_numpy(np.asarray(weights)), maps).numpy()
+
+
+def apply_maps_tensor(
+    image01: torch.Tensor, weights: torch.Tensor, maps: list[ColourMap]
+) -> torch.Tensor:
+    """`apply_maps` on the device of `image01` (H×W×3 float64 in [0, 1]; K×H×W weights)."""
+    out = torch.zeros_like(image01)
+    for w, cmap in zip(weights.to(image01), maps, strict=True):
+        out += w[..., None] * cmap.apply(image01)
+    return out.clamp(0.0, 1.0)
 
 
 def transfer(

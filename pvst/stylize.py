@@ -81,8 +81,11 @@ def check_memory(
         )
 
 
-def to_tensor(image: np.ndarray, device: torch.device) -> torch.Tensor:
-    """uint8 H×W×3 (or float in [0, 1]) to a 1×3×H×W float tensor in 0..255."""
+def to_tensor(image: np.ndarray | torch.Tensor, device: torch.device) -> torch.Tensor:
+    """uint8 H×W×3 (or float in [0, 1], also a tensor: the colour maps' result on the device)
+    to a 1×3×H×W float tensor in 0..255."""
+    if isinstance(image, torch.Tensor):
+        return (image * 255.0).to(device).permute(2, 0, 1)[None].float()
     img = np.ascontiguousarray(image if image.dtype == np.uint8 else image * 255.0)
     if not img.flags.writeable:  # torch shares the memory: give it its own copy
         img = img.copy()
@@ -347,14 +350,16 @@ def stylize_image(
     return postprocess(result.image, content, params.postprocess, lap), result
 
 
-def colour_only(coloured: np.ndarray, device: torch.device, seconds: float) -> StylizedFrame:
+def colour_only(
+    coloured: np.ndarray | torch.Tensor, device: torch.device, seconds: float
+) -> StylizedFrame:
     """The record of a frame of the fast `colour` method: the transfer, no optimisation."""
-    image = to_uint8(coloured)
+    image = to_uint8(coloured.cpu().numpy() if isinstance(coloured, torch.Tensor) else coloured)
     return StylizedFrame(image, to_tensor(image, device), [], 0, seconds)
 
 
 def content_target(
-    content: np.ndarray, coloured: np.ndarray | None, params: StylizeParams
+    content: np.ndarray, coloured: np.ndarray | torch.Tensor | None, params: StylizeParams
 ) -> np.ndarray:
     """What the content loss holds the frame to: the content, or (`content_target: colour`)
     the content after the colour transfer, whose relu4_2 features keep the structure without
@@ -367,7 +372,7 @@ def content_target(
 def initial(
     content: np.ndarray,
     how: str,
-    coloured: np.ndarray | None,
+    coloured: np.ndarray | torch.Tensor | None,
     seed: int,
     device: torch.device,
 ) -> torch.Tensor:

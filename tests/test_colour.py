@@ -86,3 +86,35 @@ def test_quantile_steps_match_the_whole_distribution():
     gaussian = colour.fit_map(src, dst)(src)
     refined = colour.fit_map(src, dst, steps=6)(src)
     assert metrics.colour_distance(refined, dst) < 0.3 * metrics.colour_distance(gaussian, dst)
+
+
+def test_maps_applied_in_torch_equal_numpys():
+    """The maps run in torch on the frame's device; NumPy (np.interp) is the reference."""
+    import torch
+
+    rng = np.random.default_rng(1)
+    src, dst = rng.random((5000, 3)), rng.random((3000, 3)) ** 2
+    maps = [colour.fit_map(src, dst, steps=4), colour.fit_map(dst, src)]
+    image = rng.random((40, 50, 3))
+    image[0, 0] = [0.0, 1.0, 2.0]  # beyond the quantiles: held at the ends, as np.interp does
+    weights = rng.random((2, 40, 50)).astype(np.float32)
+    weights /= weights.sum(0)
+
+    def numpy_map(cmap, x):
+        y = (x - cmap.source_mean) @ cmap.matrix.T + cmap.target_mean
+        flat = y.reshape(-1, 3)
+        for rotation, q_src, q_dst in cmap.steps:
+            p = flat @ rotation
+            for d in range(3):
+                p[:, d] = np.interp(p[:, d], q_src[:, d], q_dst[:, d])
+            flat = p @ rotation.T
+        return flat.reshape(y.shape)
+
+    mixed = sum(w[..., None] * numpy_map(m, image) for w, m in zip(weights, maps, strict=True))
+    expected = np.clip(mixed, 0, 1)
+    got = colour.apply_maps_tensor(torch.from_numpy(image), torch.from_numpy(weights), maps)
+    assert got.dtype == torch.float64
+    np.testing.assert_allclose(got.numpy(), expected, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(
+        colour.apply_maps(image, weights, maps), expected, rtol=0, atol=1e-12
+    )

@@ -452,6 +452,20 @@ def test_multipass_mode(clip_artifacts, tmp_path):
         assert list(st.evaluations) == [16, 10, 10, 10, 16, 10, 10, 10]
 
 
+def test_reading_ahead_gives_the_same_frames(clip_artifacts, tmp_path, monkeypatch):
+    """Inputs read one frame ahead in a thread, colour maps on the frame's device: the same
+    frames as reading each in turn, in both directions of a multipass run."""
+    params = {**FAST, "multipass": {"passes": 2, "iterations": 3, "blend": 0.5}}
+    ahead = tmp_path / "ahead.h5"
+    run_stage(clip_artifacts, ahead, params)
+    monkeypatch.setattr(stylize_stage, "READ_AHEAD", False)
+    in_turn = tmp_path / "in_turn.h5"
+    run_stage(clip_artifacts, in_turn, params)
+    with stylize_stage.Stylized(ahead) as a, stylize_stage.Stylized(in_turn) as b:
+        np.testing.assert_array_equal(a[:], b[:])
+        np.testing.assert_array_equal(a.evaluations, b.evaluations)
+
+
 def test_video_takes_the_look_from_the_colour_start_and_the_colour_method(clip_artifacts, tmp_path):
     from pvst import metrics
 

@@ -13,9 +13,12 @@ assemble encodes) and, per frame, the loss history, evaluations, seconds and ret
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import shutil
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -158,20 +161,23 @@ def run(
         newly = 0
         for p in range(passes):
             forward = p % 2 == 0
-            order = span if forward else reversed(span)
-            for t in progress(order, len(span), f"stylize pass {p + 1}/{passes}", "frame"):
-                if ckpt.has(p, t):
-                    clip.remember(t, torch.from_numpy(ckpt.load(p, t)["x"])[None].to(device))
-                    summary["resumed"] += 1
-                    continue
-                if stop_after is not None and newly >= stop_after:
-                    return summary
-                clip.check_memory(t)
-                res = clip.stylize(t, p, forward)
-                ckpt.save(p, t, res)
-                clip.remember(t, res.x)
-                newly += 1
-                _count(summary, t, p, passes, res)
+            order = list(span if forward else reversed(span))
+            todo = [t for t in order if not ckpt.has(p, t)]
+            with _ReadAhead(functools.partial(clip.read, forward=forward), todo) as ahead:
+                for t in progress(order, len(span), f"stylize pass {p + 1}/{passes}", "frame"):
+                    if ckpt.has(p, t):
+                        x = torch.from_numpy(ckpt.load(p, t)["x"])[None].to(device)
+                        clip.remember(t, x)
+                        summary["resumed"] += 1
+                        continue
+                    if stop_after is not None and newly >= stop_after:
+                        return summary
+                    clip.check_memory(t)
+                    res = clip.stylize(t, p, forward, ahead.get(t))
+                    ckpt.save(p, t, res)
+                    clip.remember(t, res.x)
+                    newly += 1
+                    _count(summary, t, p, passes, res)
             clip.next_pass()
         records = (_checkpointed(ckpt, passes, t) for t in span)
         _write(out, STAGE if part is None else PART, record, key, inputs, attrs, len(span), records)
@@ -197,6 +203,53 @@ def _count(summary: dict, t: int, p: int, passes: int, res: stylize.StylizedFram
             res.seconds,
             ", retried with Adam" if res.retried else "",
         )
+
+
+# Read each frame's inputs one frame ahead, in a background thread (False: in turn, in the
+# main thread; the frames are the same either way, tested).
+READ_AHEAD = True
+
+
+@dataclass
+class _FrameInputs:
+    """What one frame's optimisation reads from the artifacts, as host arrays."""
+
+    content: np.ndarray  # uint8 H×W×3
+    labels: np.ndarray
+    colour_weights: np.ndarray | None  # K×H×W, where the colour maps are used
+    bands: np.ndarray | None  # the Laplacian's, where λ > 0
+    # forward: (j, flow t → t−j, weight) of each valid pair; backward: the flow t → t+1
+    flows: list = field(default_factory=list)
+
+
+class _ReadAhead:
+    """Reads the inputs of the frames `todo`, in that order, one frame ahead of the one being
+    optimised: the HDF5 reads and mask blurs of frame t+1 overlap the optimisation of t."""
+
+    def __init__(self, read: Callable[[int], _FrameInputs], todo: list[int]) -> None:
+        self.read, self.todo = read, todo
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix="read-ahead") if READ_AHEAD else None
+        self.pending: dict[int, Future] = {}
+        if todo:
+            self._submit(todo[0])
+
+    def _submit(self, t: int) -> None:
+        if self.pool is not None and t not in self.pending:
+            self.pending[t] = self.pool.submit(self.read, t)
+
+    def get(self, t: int) -> _FrameInputs:
+        following = self.todo.index(t) + 1
+        if following < len(self.todo):
+            self._submit(self.todo[following])
+        future = self.pending.pop(t, None)
+        return future.result() if future is not None else self.read(t)
+
+    def __enter__(self) -> _ReadAhead:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
 
 
 @dataclass
@@ -303,26 +356,44 @@ class _Clip:
         shot_starts = {0, *flows.cuts}
         return cls(frames, flows, seg, laps, params, device, vgg, targets, used, maps, shot_starts)
 
-    def stylize(self, t: int, p: int, forward: bool) -> stylize.StylizedFrame:
-        """Frame t in pass p (forward or backward over the clip)."""
+    def read(self, t: int, forward: bool) -> _FrameInputs:
+        """Frame t's inputs from the artifacts (host work: run one frame ahead)."""
         params = self.params
-        content, labels = self.frames[t], self.seg.labels(t)
-        coloured = None
+        labels = self.seg.labels(t)
+        weights = None
         if self.maps is not None:
             weights = colour.soft_weights(labels, self.used, params.colour.feather)
-            coloured = colour.apply_maps(content, weights, self.maps)
+        bands = None
+        if self.laps and params.lambda_ > 0 and self.vgg is not None:
+            bands = self.laps.bands(t)
+        flows: list = []
+        if self.vgg is not None:
+            if forward:
+                flows = self.flows.temporal_terms(t)
+            elif t + 1 < len(self.frames) and self.flows.valid(t + 1, 1):
+                flows = [(1, *self.flows.forward(t + 1))]
+        return _FrameInputs(self.frames[t], labels, weights, bands, flows)
+
+    def stylize(self, t: int, p: int, forward: bool, inputs: _FrameInputs) -> stylize.StylizedFrame:
+        """Frame t in pass p (forward or backward over the clip), from its inputs."""
+        params, device = self.params, self.device
+        coloured = None
+        if self.maps is not None:  # on the frame's device
+            image = torch.from_numpy(inputs.content).to(device, torch.float64) / 255.0
+            weights = torch.from_numpy(inputs.colour_weights).to(device)
+            coloured = colour.apply_maps_tensor(image, weights, self.maps)
         if self.vgg is None:
-            return stylize.colour_only(coloured, self.device, 0.0)
-        temporal, init = self._temporal_and_init(t, p, forward, content, coloured)
+            return stylize.colour_only(coloured, device, 0.0)
+        temporal, init = self._temporal_and_init(t, p, forward, inputs, coloured)
         lap = None
-        if self.laps and params.lambda_ > 0:
-            lap = matting.BandLaplacian(self.laps.bands(t), self.laps.radius, self.device)
+        if inputs.bands is not None:
+            lap = matting.BandLaplacian(inputs.bands, self.laps.radius, device)
         objective = stylize.Objective(
             self.vgg,
             params,
-            stylize.content_target(content, coloured, params),
+            stylize.content_target(inputs.content, coloured, params),
             self.targets,
-            regions.masks(labels, self.used),
+            regions.masks(inputs.labels, self.used),
             temporal,
             lap,
         )
@@ -335,19 +406,24 @@ class _Clip:
         return stylize.optimise(objective, init, budget, params, what=f"frame {t}")
 
     def _temporal_and_init(
-        self, t: int, p: int, forward: bool, content: np.ndarray, coloured: np.ndarray | None
+        self,
+        t: int,
+        p: int,
+        forward: bool,
+        inputs: _FrameInputs,
+        coloured: torch.Tensor | None,
     ) -> tuple[stylize.Temporal, torch.Tensor]:
         """The temporal terms of frame t in pass p, and where its optimisation starts."""
         params, device = self.params, self.device
         first = params.init.first
 
         def start(how: str) -> torch.Tensor:
-            return stylize.initial(content, how, coloured, params.seed + t, device)
+            return stylize.initial(inputs.content, how, coloured, params.seed + t, device)
 
         temporal = stylize.Temporal()
         neighbour = None  # (warped neighbour, its weight) used for the initialisation
         if forward:
-            for j, flow, weight in self.flows.temporal_terms(t):
+            for j, flow, weight in inputs.flows:
                 earlier = self.stylized(t - j)
                 if earlier is None:
                     continue
@@ -359,12 +435,8 @@ class _Clip:
                 temporal.pair_weights.append(1.0 if j == 1 else params.long_term_weight)
                 if j == 1:
                     neighbour = (warped, w)
-        elif (
-            t + 1 < len(self.frames)
-            and self.flows.valid(t + 1, 1)
-            and self.stylized(t + 1) is not None
-        ):
-            flow, weight = self.flows.forward(t + 1)  # t → t+1 on frame t's pixels
+        elif inputs.flows and self.stylized(t + 1) is not None:
+            ((_, flow, weight),) = inputs.flows  # t → t+1 on frame t's pixels
             fl = torch.from_numpy(flow).to(device).permute(2, 0, 1)[None]
             warped = warp_torch(self.stylized(t + 1), fl)
             w = torch.from_numpy(weight).to(device)
