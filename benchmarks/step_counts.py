@@ -70,15 +70,15 @@ class Counter(TorchDispatchMode):
 
 
 def frame_problem(
-    size: int, device: str = "cpu", **weights
+    size: int | tuple[int, int], device: str = "cpu", **weights
 ) -> tuple[stylize.Objective, torch.Tensor]:
-    """A square frame's objective as the stylize stage builds it: 3 labels (thirds of both
-    pictures), 2 temporal terms, the Laplacian; `weights` override the defaults."""
+    """A frame's objective (`size`: a square's side, or width × height) as the stylize stage
+    builds it: 3 labels (thirds of both pictures), 2 temporal terms, the Laplacian; `weights`
+    override the defaults."""
     params = {**config.defaults("stylize"), **weights}
-    content = media.resize_image(
-        media.read_image(samples.source("styles/chelsea.png")), (size, size)
-    )
-    style = media.resize_image(media.read_image(samples.source("styles/rocket.jpg")), (size, size))
+    w, h = (size, size) if isinstance(size, int) else size
+    content = media.resize_image(media.read_image(samples.source("styles/chelsea.png")), (w, h))
+    style = media.resize_image(media.read_image(samples.source("styles/rocket.jpg")), (w, h))
     dev = torch.device(device)
     from pvst.vgg import load_vgg19
 
@@ -93,13 +93,13 @@ def frame_problem(
     p = StylizeParams.of(params)
     # the targets of the default layers, also when `weights` turn every style layer off
     layers = [k for k, v in config.defaults("stylize")["style_layers"].items() if v > 0]
-    targets = stylize.style_targets(vgg, style, thirds(size, size), layers, dev)
+    targets = stylize.style_targets(vgg, style, thirds(h, w), layers, dev)
     x = stylize.to_tensor(content, dev)
     prev = torch.roll(x, shifts=2, dims=3)
     ones = torch.ones(content.shape[:2], device=dev)
     temporal = stylize.Temporal([prev, prev], [ones, 0.5 * ones], [1.0, 1.0])
     lap = matting.BandLaplacian(matting.laplacian_bands(content), 1, dev)
-    obj = stylize.Objective(vgg, p, content, targets, thirds(size, size), temporal, lap)
+    obj = stylize.Objective(vgg, p, content, targets, thirds(h, w), temporal, lap)
     return obj, x
 
 

@@ -275,7 +275,7 @@ class StylizeOptimizer(Frozen):
     safe_lr: float
     """Adam step when a frame is redone after NaN/Inf. Default: 1.0."""
     check_every: int
-    """Evaluations between looks at the loss (early stop Default: 20."""
+    """Evaluations between looks at the loss (early stop, NaN). Default: 20."""
 
 
 @dataclass(frozen=True)

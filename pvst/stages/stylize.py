@@ -193,8 +193,15 @@ def _count(summary: dict, t: int, p: int, passes: int, res: stylize.StylizedFram
     if res.retried:
         summary["retried"].append(t)
     if res.losses:  # the colour method runs no optimisation
+        memory = ""
+        if res.x.is_cuda:  # what the part holds on the GPU, frame after frame
+            gib = 2**30
+            memory = (
+                f", GPU memory {torch.cuda.memory_allocated(res.x.device) / gib:.2f} GiB "
+                f"allocated, {torch.cuda.max_memory_allocated(res.x.device) / gib:.2f} GiB peak"
+            )
         log.info(
-            "frame %d%s: %d evaluations, loss %.4g → %.4g, %.2f s%s",
+            "frame %d%s: %d evaluations, loss %.4g → %.4g, %.2f s%s%s",
             t,
             f" (pass {p + 1})" if passes > 1 else "",
             res.evaluations,
@@ -202,6 +209,7 @@ def _count(summary: dict, t: int, p: int, passes: int, res: stylize.StylizedFram
             res.losses[-1],
             res.seconds,
             ", retried with Adam" if res.retried else "",
+            memory,
         )
 
 
