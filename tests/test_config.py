@@ -177,3 +177,103 @@ def test_records_are_typed_frozen_and_exact_about_keys():
         StylizeParams.of({**config.defaults("stylize"), "iterations": {"first": 3}})
     with pytest.raises(ValueError, match="FlowParams: unknown colour"):
         FlowParams.of({**config.defaults("flow"), "colour": 1})
+
+
+def test_every_description_in_the_schema_is_plain_text():
+    """An unquoted comma inside a YAML flow mapping splits it: the description is cut short
+    and a stray key without a value appears (it did, in optimizer.check_every)."""
+
+    def walk(node, path: str) -> None:
+        if isinstance(node, list):
+            for i, item in enumerate(node):
+                walk(item, f"{path}[{i}]")
+        if not isinstance(node, dict):
+            return
+        in_properties = path.endswith("/properties")  # names of settings, not keywords
+        for key, value in node.items():
+            if key == "description" and not in_properties:
+                assert isinstance(value, str) and value.strip(), f"{path}: {value!r}"
+            if value is None:
+                assert key == "default", f"{path}/{key} has no value"
+            walk(value, f"{path}/{key}")
+
+    walk(config.schema(), "")
+
+
+def _another(node: dict, value):
+    """A valid value other than `value` for a schema leaf, or None where none is simple."""
+    node = config.resolve_ref(node)
+    if "enum" in node:
+        return next((v for v in node["enum"] if v != value), None)
+    kinds = node.get("type")
+    kinds = [k for k in kinds if k != "null"] if isinstance(kinds, list) else [kinds]
+    if value is None or len(kinds) != 1:
+        return None
+    kind = kinds[0]
+    if kind == "boolean":
+        return not value
+    if kind in ("integer", "number"):
+        step = 1 if kind == "integer" else abs(value) / 2 or 0.5
+        up = value + step
+        if up <= node.get("maximum", float("inf")) and up < node.get("exclusiveMaximum", 1e300):
+            return up
+        return value - step
+    if kind == "string" and "cpu" in node.get("pattern", ""):
+        return "cpu" if value != "cpu" else "auto"
+    return None
+
+
+def _leaves(node: dict, values: dict, prefix: str = ""):
+    for key, child in config.resolve_ref(node).get("properties", {}).items():
+        child = config.resolve_ref(child)
+        if child.get("type") == "object" and isinstance(values.get(key), dict):
+            yield from _leaves(child, values[key], f"{prefix}{key}.")
+        elif key in values:
+            yield prefix + key, child, values[key]
+
+
+def test_a_setting_changes_a_stage_key_exactly_when_it_is_not_marked_execution(tmp_path):
+    """The schema's `x-execution` marks are the one place that says a setting is left out of
+    keys: a marked setting never changes a stage's key, and every other setting the stage
+    reads does."""
+    from pvst.pipeline.plan import STAGES
+
+    base_plan = Plan(config.validate({}), root=tmp_path)
+    checked = {"marked": 0, "unmarked": 0}
+    for stage, spec in STAGES.items():
+        if stage == "cyclegan":  # needs a trained checkpoint to plan
+            continue
+        name, *inner = spec.section.split(".")
+        node = config.schema()["properties"][name]
+        values = config.defaults(name)
+        for key in inner:
+            node = config.resolve_ref(node)["properties"][key]
+            values = values[key]
+        base = base_plan.artifact(stage, "bikes").key
+        chosen = values.get(spec.choice) if spec.choice else None
+        for path, leaf, value in _leaves(node, values):
+            head = path.split(".")[0]
+            if head in spec.elsewhere or path in spec.files:
+                continue
+            if head in spec.alternatives and head != chosen:
+                continue
+            other = _another(leaf, value)
+            if other is None:
+                continue
+            change: dict = {}
+            target = change
+            for part in [*spec.section.split("."), *path.split(".")[:-1]]:
+                target = target.setdefault(part, {})
+            target[path.split(".")[-1]] = other
+            try:
+                cfg = config.validate(change)
+            except ConfigError:
+                continue  # another value is not valid alone (a pattern, a dependency)
+            key = Plan(cfg, root=tmp_path).artifact(stage, "bikes").key
+            if path in spec.execution:
+                checked["marked"] += 1
+                assert key == base, f"{stage}: {path} is marked x-execution but changes the key"
+            else:
+                checked["unmarked"] += 1
+                assert key != base, f"{stage}: {path} changes what it makes but not the key"
+    assert checked["marked"] >= 8 and checked["unmarked"] >= 60, checked

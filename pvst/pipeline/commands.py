@@ -16,11 +16,17 @@ import shlex
 from dataclasses import dataclass, field
 
 from pvst.pipeline import config as cfgmod
-from pvst.pipeline.plan import FIGURE, FIGURES, PLOTS, STAGES, Artifact, Plan, part_path
+from pvst.pipeline.plan import (
+    FIGURE,
+    FIGURES,
+    PLOTS,
+    STAGES,
+    Artifact,
+    Plan,
+    part_path,
+    without_execution,
+)
 from pvst.pipeline.store import canonical
-
-# Render settings that do not change a video's products: the device (how it runs).
-RENDER_UNKEYED = ("device",)
 
 
 @dataclass(frozen=True)
@@ -112,7 +118,7 @@ def assemble(
 
 def rendering(render: dict) -> dict:
     """The part of the render section that decides what a video's products hold."""
-    return {k: v for k, v in render.items() if k not in RENDER_UNKEYED}
+    return without_execution("render", render)
 
 
 def evaluate(plan: Plan, video: str, variant: str, select: Selection | None = None) -> Command:
@@ -129,7 +135,11 @@ def evaluate(plan: Plan, video: str, variant: str, select: Selection | None = No
         args += ["--render", canonical(render)]
         args += ["--video", video, "--variant", variant, "--out", out]
     # the parameters as JSON text inside, as stamps have recorded them
-    made_from = [inputs, json.dumps(params, sort_keys=True), rendering(render)]
+    made_from = [
+        inputs,
+        json.dumps(without_execution("evaluate", params), sort_keys=True),
+        rendering(render),
+    ]
     return Command(args, inputs, [out], f"{video}_{variant}.metrics", made_from)
 
 

@@ -12,6 +12,7 @@ import os
 import re
 import unicodedata
 from dataclasses import asdict, dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Literal
 
@@ -55,20 +56,25 @@ PLOTS = {
 class Stage:
     """A pipeline stage: the config section it reads, its inputs in key order, its version.
 
-    `execution` names keys that change how a stage runs but not what it makes (left out of
-    its key); `choice` names a key whose value selects one sub-section of the same name (the
-    sub-sections of the other values are left out).
+    `execution` (the schema's `x-execution` marks in its section, and `unkeyed`) names keys
+    that change how a stage runs but not what it makes (left out of its key); `choice` names
+    a key whose value selects one sub-section of the same name (the sub-sections of the other
+    values are left out).
     """
 
     section: str
     inputs: tuple[str, ...]
     version: int = 1
-    execution: tuple[str, ...] = ()
+    unkeyed: tuple[str, ...] = ()  # keys left out of this stage's key only (not marked)
     choice: str | None = None
     alternatives: tuple[str, ...] = ()
     files: tuple[str, ...] = ()  # dotted parameters naming input files (tracked, not keyed)
     elsewhere: tuple[str, ...] = ()  # keys of the section that another stage reads
     optional: dict = field(default_factory=dict)  # role -> predicate(params): needed?
+
+    @property
+    def execution(self) -> tuple[str, ...]:
+        return execution_paths(self.section) + self.unkeyed
 
     def roles(self, params: dict) -> tuple[str, ...]:
         """The inputs this stage reads with these parameters, in key order."""
@@ -87,6 +93,34 @@ class Stage:
             chosen = out.get(self.choice)
             out = {k: v for k, v in out.items() if k not in self.alternatives or k == chosen}
         return out
+
+
+@cache
+def execution_paths(section: str) -> tuple[str, ...]:
+    """The dotted keys of a section (`stylize`, or `stylize.postprocess`) that the schema marks
+    `x-execution`: they change how a job runs, not what it makes."""
+    name, *inner = section.split(".")
+    node = cfgmod.resolve_ref(cfgmod.schema()["properties"][name])
+    for key in inner:
+        node = cfgmod.resolve_ref(node["properties"][key])
+    found: list[str] = []
+
+    def walk(node: dict, prefix: str) -> None:
+        for key, child in node.get("properties", {}).items():
+            child = cfgmod.resolve_ref(child)
+            if child.get("x-execution"):
+                found.append(prefix + key)
+            elif child.get("type") == "object":
+                walk(child, f"{prefix}{key}.")
+
+    walk(node, "")
+    return tuple(found)
+
+
+def without_execution(section: str, params: dict) -> dict:
+    """A section's parameters without its `x-execution` settings (what a product is made
+    from; a stage's key also leaves out other keys, see Stage.keyed)."""
+    return Stage(section, ()).keyed(params)
 
 
 # Input roles that are artifacts: the stages', and `result`, the optimised frames (stylized, or
@@ -119,16 +153,14 @@ STAGES: dict[str, Stage] = {
     "flow": Stage(
         "flow",
         ("frames",),
-        execution=("chunks",),
         choice="method",
         alternatives=("dis", "tvl1", "farneback", "raft"),
         files=("raft.weights",),
     ),
-    "laplacian": Stage("laplacian", ("frames",), execution=("chunks",), version=2),  # 2: bands
+    "laplacian": Stage("laplacian", ("frames",), version=2),  # 2: bands
     "segment": Stage(
         "segmentation",
         ("frames", "flow", "style"),
-        execution=("auto.device", "semantic.device"),
         choice="method",
         alternatives=("auto", "masks", "semantic"),
         files=("masks.content", "masks.style", "semantic.weights", "auto.vgg"),
@@ -136,7 +168,6 @@ STAGES: dict[str, Stage] = {
     "stylize": Stage(
         "stylize",
         ("frames", "flow", "laplacian", "segment", "style"),
-        execution=("device", "threads", "chunks", "tf32"),
         files=("vgg",),
         elsewhere=("postprocess", "refine"),
         optional={"laplacian": lambda p: p["lambda"] > 0},
@@ -145,7 +176,7 @@ STAGES: dict[str, Stage] = {
     "refine": Stage(
         "stylize",
         ("result", "frames", "flow", "segment", "style", "video"),
-        execution=("device", "threads", "chunks", "tf32", "refine.image"),
+        unkeyed=("refine.image",),  # image mode's, not the video's
         files=("vgg",),
         elsewhere=("postprocess",),
     ),
@@ -154,7 +185,7 @@ STAGES: dict[str, Stage] = {
         ("stylize", "frames", "laplacian"),
         optional={"laplacian": lambda p: p["method"] == "closed_form"},
     ),
-    "cyclegan": Stage("cyclegan", ("frames", "checkpoint"), execution=("batch", "device")),
+    "cyclegan": Stage("cyclegan", ("frames", "checkpoint")),
 }
 
 
