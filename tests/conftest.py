@@ -19,23 +19,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 # The tiny project that the workflow tests run: the 12-frame clip at 64 px, few iterations.
-TINY = {
-    "default_video": "tiny",
-    "videos": {"tiny": {"video": "data/tiny.mp4", "style": "data/styles/coffee.png"}},
-    "frames": {"size": 64},
-    "flow": {"chunks": 2, "long_term": [1, 2]},
-    "laplacian": {"chunks": 2},
-    # automatic regions (the default is one region) so the workflow tests cover them
-    "segmentation": {"method": "auto", "auto": {"regions": 2}},
-    # smoothing on (the default is none) so the workflow tests cover the smooth stage
-    "stylize": {
-        "iterations": {"first": 8, "later": 4},
-        "optimizer": {"check_every": 4},
-        "chunks": 2,
-        "postprocess": {"method": "local_affine"},
-    },
-    "assemble": {"preset": "ultrafast"},
-}
+# the tiny configuration, kept where anyone can run the workflow on it by hand (.test/)
+TINY = yaml.safe_load((REPO / ".test" / "config" / "config.yaml").read_text())
 
 
 def ffmpeg(*args: str) -> None:
@@ -83,9 +68,12 @@ def tiny_clip(tmp_path_factory, bikes_file) -> Path:
 
 
 @pytest.fixture(scope="session")
-def tiny_cut_clip(tmp_path_factory, bikes_file) -> Path:
-    """8 real frames of the bikes sample with the scene cut after the fourth."""
-    return _bikes_excerpt(tmp_path_factory.mktemp("clips") / "tiny_cut.mp4", bikes_file, 26, 8)
+def tiny_cut_clip(tmp_path_factory) -> Path:
+    """8 real frames of the bikes sample with the scene cut after the fourth: the tiny
+    configuration's clip (.test/data/tiny.mp4, made by `_bikes_excerpt(…, 26, 8)`)."""
+    out = tmp_path_factory.mktemp("clips") / "tiny_cut.mp4"
+    shutil.copy(REPO / ".test" / "data" / "tiny.mp4", out)
+    return out
 
 
 def write_config(root: Path, cfg: dict) -> Path:

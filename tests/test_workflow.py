@@ -3,12 +3,14 @@
 import json
 import os
 import shutil
+import subprocess
+import sys
 
 import pytest
 
 from pvst import media
 from tests import conftest
-from tests.conftest import job_counts, run_snakemake, write_config
+from tests.conftest import REPO, job_counts, run_snakemake, write_config
 
 pytestmark = pytest.mark.slow
 
@@ -29,6 +31,29 @@ def tiny_project(workflow_dir, tiny_clip):
     shutil.copy(tiny_clip, workflow_dir / "data" / "tiny.mp4")
     write_config(workflow_dir, TINY)
     return workflow_dir
+
+
+def test_the_workflow_passes_snakemakes_lint():
+    """`snakemake --lint`, with one lint accepted: no rule names a conda environment or a
+    container, because one interpreter, the project's own environment (the README's two
+    commands), runs every stage."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--lint"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    text = proc.stdout + proc.stderr
+    assert "Lints for" in text or proc.returncode == 0, text[-2000:]
+    found = {line.strip()[2:] for line in text.splitlines() if line.strip().startswith("* ")}
+    assert found <= {"Specify a conda environment or container for each rule.:"}, found
+
+
+def test_the_tiny_configuration_runs_by_hand_from_dot_test():
+    proc = run_snakemake(REPO, "--directory", ".test", "-n", "results/tiny_stylized.mp4")
+    counts = job_counts(proc.stdout)
+    assert counts["stylize_part"] == 2 and counts["assemble"] == 1, counts
 
 
 def test_jobs_claim_a_gpu_where_their_device_may_be_one(tiny_project):

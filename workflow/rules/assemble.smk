@@ -18,7 +18,7 @@ rule assemble:
         runtime=60,
         gpu=product_gpu("render"),
     shell:
-        "{PVST} {params.cmd} --log {log:q}"
+        "{params.cmd} --log {log:q}"
 
 
 rule side_by_side:
@@ -36,7 +36,7 @@ rule side_by_side:
         runtime=60,
         gpu=product_gpu("render"),
     shell:
-        "{PVST} {params.cmd} --log {log:q}"
+        "{params.cmd} --log {log:q}"
 
 
 rule gif:
@@ -52,25 +52,19 @@ rule gif:
     resources:
         gpu=product_gpu("render"),
     shell:
-        "{PVST} {params.cmd} --log {log:q}"
-
-
-def _unknown_variant(wc):
-    known = ", ".join(PLAN.variants())
-    raise WorkflowError(
-        f"results/{wc.video}_{wc.other}.mp4: '{wc.other}' is not a configured variant "
-        f"(configured: {known}); add it under `variants:` in config/config.yaml"
-    )
+        "{params.cmd} --log {log:q}"
 
 
 rule unknown_variant:
     input:
-        _unknown_variant,
+        unknown_variant_error,
     output:
         "results/{video}_{other}.mp4",
     wildcard_constraints:
         video=r"[^/]+?",
         # only names that no other rule makes: not a variant, not a preview
         other=r"(?!(?:%s)\.mp4$)[^/_]+" % "|".join(map(re.escape, PLAN.variants() + RESERVED)),
+    log:
+        "results/logs/{video}_{other}.unknown.log",
     shell:
         "false"

@@ -99,8 +99,25 @@ def job_inputs(make):
 
 
 def job_shell(make):
-    """Params function: a job's `pvst` arguments, quoted for the shell."""
-    return lambda wc: explained(make, wc).shell()
+    """Params function: a job's `pvst` command line, quoted for the shell."""
+    return lambda wc: f"{PVST} {explained(make, wc).shell()}"
+
+
+def figure_job(wc):
+    return pvst_commands.figure(PLAN, wc.figure)
+
+
+def plots_job(wc):
+    return pvst_commands.plots(PLAN)
+
+
+def unknown_variant_error(wc):
+    """Input function of results/{video}_{other}.mp4 for a name that is not a variant."""
+    known = ", ".join(PLAN.variants())
+    raise WorkflowError(
+        f"results/{wc.video}_{wc.other}.mp4: '{wc.other}' is not a configured variant "
+        f"(configured: {known}); add it under `variants:` in config/config.yaml"
+    )
 
 
 def job_stamp(make):

@@ -16,4 +16,4 @@ rule cyclegan:
         runtime=120,
         gpu=stage_gpu("cyclegan"),
     shell:
-        "{PVST} {params.cmd} --log {log:q}"
+        "{params.cmd} --log {log:q}"

@@ -19,4 +19,4 @@ rule evaluate:
         runtime=120,
         gpu=product_gpu("evaluate", "render"),
     shell:
-        "{PVST} {params.cmd} --log {log:q}"
+        "{params.cmd} --log {log:q}"

@@ -2,14 +2,6 @@
 # is cached already.
 
 
-def figure_job(wc):
-    return pvst_commands.figure(PLAN, wc.figure)
-
-
-def plots_job(wc):
-    return pvst_commands.plots(PLAN)
-
-
 rule figure:
     input:
         unpack(job_inputs(figure_job)),
@@ -23,7 +15,7 @@ rule figure:
     log:
         "results/logs/figures/{figure}.log",
     shell:
-        "{PVST} {params.cmd} --log {log:q}"
+        "{params.cmd} --log {log:q}"
 
 
 rule plots:
@@ -40,7 +32,7 @@ rule plots:
     log:
         "results/logs/figures/plots.log",
     shell:
-        "{PVST} {params.cmd} --log {log:q}"
+        "{params.cmd} --log {log:q}"
 
 
 rule figures:

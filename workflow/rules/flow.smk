@@ -20,7 +20,7 @@ rule flow_part:
         runtime=120,
         gpu=stage_gpu("flow"),
     shell:
-        "{PVST} {params.cmd} --threads {threads} --log {log:q}"
+        "{params.cmd} --threads {threads} --log {log:q}"
 
 
 rule flow:
@@ -36,7 +36,7 @@ rule flow:
         mem_mb=1500,
         runtime=60,
     shell:
-        "{PVST} {params.cmd} --log {log:q}"
+        "{params.cmd} --log {log:q}"
 
 
 rule flow_preview:
@@ -49,4 +49,4 @@ rule flow_preview:
     log:
         "results/logs/{video}_{variant}.flow_preview.log",
     shell:
-        "{PVST} {params.cmd} --log {log:q}"
+        "{params.cmd} --log {log:q}"

@@ -14,4 +14,4 @@ rule frames:
         mem_mb=2000,
         runtime=30,
     shell:
-        "{PVST} {params.cmd} --log {log:q}"
+        "{params.cmd} --log {log:q}"

@@ -19,7 +19,7 @@ rule laplacian_part:
         mem_mb=3000,
         runtime=120,
     shell:
-        "{PVST} {params.cmd} --threads {threads} --log {log:q}"
+        "{params.cmd} --threads {threads} --log {log:q}"
 
 
 rule laplacian:
@@ -35,4 +35,4 @@ rule laplacian:
         mem_mb=1000,
         runtime=60,
     shell:
-        "{PVST} {params.cmd} --log {log:q}"
+        "{params.cmd} --log {log:q}"

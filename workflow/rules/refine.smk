@@ -18,4 +18,4 @@ rule refine:
         runtime=1440,
         gpu=stage_gpu("refine"),
     shell:
-        "{PVST} {params.cmd} --threads {threads} --log {log:q}"
+        "{params.cmd} --threads {threads} --log {log:q}"

@@ -11,4 +11,4 @@ rule sample:
     log:
         "results/logs/samples/{sample}.log",
     shell:
-        "{PVST} {params.cmd} --log {log:q}"
+        "{params.cmd} --log {log:q}"

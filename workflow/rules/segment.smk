@@ -16,7 +16,7 @@ rule segment:
         runtime=120,
         gpu=stage_gpu("segment"),
     shell:
-        "{PVST} {params.cmd} --log {log:q}"
+        "{params.cmd} --log {log:q}"
 
 
 rule segment_preview:
@@ -29,4 +29,4 @@ rule segment_preview:
     log:
         "results/logs/{video}_{variant}.segment_preview.log",
     shell:
-        "{PVST} {params.cmd} --log {log:q}"
+        "{params.cmd} --log {log:q}"

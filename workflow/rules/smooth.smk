@@ -15,4 +15,4 @@ rule smooth:
         mem_mb=3000,
         runtime=60,
     shell:
-        "{PVST} {params.cmd} --log {log:q}"
+        "{params.cmd} --log {log:q}"

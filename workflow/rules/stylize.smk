@@ -21,7 +21,7 @@ rule stylize_part:
         runtime=720,
         gpu=stage_gpu("stylize"),
     shell:
-        "{PVST} {params.cmd} --threads {threads} --log {log:q}"
+        "{params.cmd} --threads {threads} --log {log:q}"
 
 
 rule stylize:
@@ -37,4 +37,4 @@ rule stylize:
         mem_mb=2000,
         runtime=30,
     shell:
-        "{PVST} {params.cmd} --log {log:q}"
+        "{params.cmd} --log {log:q}"
