@@ -7,7 +7,7 @@ rule sample:
     wildcard_constraints:
         sample="|".join(re.escape(n) for n in pvst_samples.SAMPLES),
     params:
-        cmd=lambda wc: pvst_commands.samples([wc.sample]).shell(),
+        cmd=lambda wc: f"{PVST} {pvst_commands.samples([wc.sample]).shell()}",
     log:
         "results/logs/samples/{sample}.log",
     shell:
