@@ -21,11 +21,16 @@ pytestmark = [pytest.mark.slow, pytest.mark.slurm]
 
 # two shots (a cut after frame 4), stylized as two jobs. The test cluster's GPU slots are
 # /dev/null and /dev/zero: its GPU jobs are handed SLURM_JOB_GPUS but no GPU, where `device:
-# auto` rightly refuses to fall back to the CPU quietly, so they run on the CPU on purpose
+# auto` rightly refuses to fall back to the CPU quietly, so the jobs that may use a GPU run on
+# the CPU on purpose (device cpu, which claims no GPU)
 TINY = {
     **conftest.TINY,
     "frames": {"size": 64},
     "stylize": {**conftest.TINY["stylize"], "device": "cpu"},
+    "segmentation": {
+        **conftest.TINY["segmentation"],
+        "auto": {**conftest.TINY["segmentation"]["auto"], "device": "cpu"},
+    },
 }
 
 
