@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pvst import media
+from pvst import losses, media
 from pvst.pipeline import samples
 
 Setup = Callable[[int, str], tuple[Callable[[], object], dict]]
@@ -207,7 +207,7 @@ def _frame_problem(content: np.ndarray, style: np.ndarray, params: dict, device:
     seg = SegmentationParams.of(config.defaults("segmentation"))
     regions = regions.segment_image(content, style, seg)
     vgg = load_vgg19(device=dev)
-    layers = [k for k, v in params.style_layers.items() if v > 0]
+    layers = list(losses.active(params.style_layers))
     targets = stylize.style_targets(vgg, style, regions.style_masks(), layers, dev)
     x = stylize.to_tensor(content, dev)
     prev = torch.roll(x, shifts=2, dims=3)

@@ -20,7 +20,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pvst import matting, media, optim, stylize
+from pvst import losses, matting, media, optim, stylize
 from pvst.params import StylizeParams
 from pvst.pipeline import config, samples
 
@@ -92,7 +92,7 @@ def frame_problem(
 
     p = StylizeParams.of(params)
     # the targets of the default layers, also when `weights` turn every style layer off
-    layers = [k for k, v in config.defaults("stylize")["style_layers"].items() if v > 0]
+    layers = list(losses.active(config.defaults("stylize")["style_layers"]))
     targets = stylize.style_targets(vgg, style, thirds(h, w), layers, dev)
     x = stylize.to_tensor(content, dev)
     prev = torch.roll(x, shifts=2, dims=3)

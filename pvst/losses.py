@@ -13,10 +13,18 @@ Scales follow the reference implementations, so that the paper's weights (α = 5
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import torch
 import torch.nn.functional as F
 
 from pvst.vgg import LAYERS
+
+
+def active(weights: Mapping[str, float]) -> dict[str, float]:
+    """The layers of a layer-weight mapping that take part: a weight of 0 leaves a layer out
+    (sections merge, so a variant can only switch a layer off by giving it 0)."""
+    return {name: w for name, w in weights.items() if w > 0}
 
 
 def gram(features: torch.Tensor) -> torch.Tensor:

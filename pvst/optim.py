@@ -26,7 +26,8 @@ log = logging.getLogger(__name__)
 # move, rarely enough for a job log.
 REPORT_EVERY = 30.0
 
-Objective = Callable[[torch.Tensor], torch.Tensor]
+# what the minimisers minimise: a scalar loss of x, differentiable
+LossFunction = Callable[[torch.Tensor], torch.Tensor]
 
 
 @dataclass
@@ -39,7 +40,7 @@ class Outcome:
     rejected: int = 0  # trial steps that did not decrease the loss (backtracked)
 
 
-def _value_and_grad(objective: Objective, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def _value_and_grad(objective: LossFunction, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     x = x.detach().requires_grad_(True)
     loss = objective(x)
     (grad,) = torch.autograd.grad(loss, x)
@@ -57,7 +58,7 @@ class _LBFGS:
     with no loop over the pairs. A pair with sᵀy ≤ 1e-10 is stored as zeros: no effect.
     """
 
-    def __init__(self, objective: Objective, x0: torch.Tensor, history: int) -> None:
+    def __init__(self, objective: LossFunction, x0: torch.Tensor, history: int) -> None:
         self.objective = objective
         self.x = x0.detach().clone()
         n = self.x.numel()
@@ -165,7 +166,7 @@ class _LBFGS:
 class _Adam:
     """Adam that remembers its best point (it may wander above its start)."""
 
-    def __init__(self, objective: Objective, x0: torch.Tensor, lr: float) -> None:
+    def __init__(self, objective: LossFunction, x0: torch.Tensor, lr: float) -> None:
         self.objective = objective
         self.param = x0.detach().clone().requires_grad_(True)
         self.opt = torch.optim.Adam([self.param], lr=lr)
@@ -187,7 +188,7 @@ class _Adam:
 
 
 def minimise(
-    objective: Objective,
+    objective: LossFunction,
     x0: torch.Tensor,
     evaluations: int,
     method: str = "lbfgs",

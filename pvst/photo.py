@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from pvst import matting, media, render, segmentation, stylize
+from pvst import losses, matting, media, render, segmentation, stylize
 from pvst.device import pick_device
 from pvst.params import RenderParams, SegmentationParams, StylizeParams
 from pvst.regions import Regions, segment_image
@@ -151,7 +151,7 @@ def refine(
     style_at = media.resize_long_side(style, max(h, w))
     regions = resized_regions(regions, (w, h), (style_at.shape[1], style_at.shape[0]))
     vgg = load_vgg19(params.vgg, params.pooling, device)
-    layers = [k for k, v in params.style_layers.items() if v > 0]
+    layers = list(losses.active(params.style_layers))
     targets = stylize.style_targets(vgg, style_at, regions.style_masks(), layers, device)
     lap = None
     if params.lambda_ > 0:

@@ -139,9 +139,8 @@ class Objective:
         self.vgg = vgg
         self.p = params
         device = targets[next(iter(targets))].device
-        # layer weights merge like every section; a weight of 0 leaves a layer out
-        self.content_weights = {k: v for k, v in params.content_layers.items() if v > 0}
-        self.style_weights = {k: v for k, v in params.style_layers.items() if v > 0}
+        self.content_weights = losses.active(params.content_layers)
+        self.style_weights = losses.active(params.style_layers)
         self.layers = list(dict.fromkeys([*self.content_weights, *self.style_weights]))
         # uint8, or float in [0, 1] (the colour-transferred content)
         self.content = to_tensor(content, device)
@@ -156,7 +155,7 @@ class Objective:
         }
         self.temporal = temporal or Temporal()
         self.laplacian = laplacian
-        self.lam = float(params.lambda_)
+        self.lambda_ = float(params.lambda_)
 
     def terms(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """Each weighted term of the loss at x (1×3×H×W in 0..255)."""
@@ -171,8 +170,10 @@ class Objective:
             out["temporal"] = self.p.gamma * losses.temporal_loss(
                 x, self.temporal.warped, self.temporal.weights, self.temporal.pair_weights
             )
-        if self.laplacian is not None and self.lam > 0:
-            out["photorealism"] = matting.photorealism_loss(x / 255.0, self.laplacian, self.lam / 2)
+        if self.laplacian is not None and self.lambda_ > 0:
+            out["photorealism"] = matting.photorealism_loss(
+                x / 255.0, self.laplacian, self.lambda_ / 2
+            )
         if self.p.tv > 0:
             out["tv"] = self.p.tv * losses.tv_loss(x)
         return out
@@ -221,18 +222,18 @@ def optimise(
 
     history: list[float] = []
     x = x0
-    if params.two_stage and objective.lam > 0:
+    if params.two_stage and objective.lambda_ > 0:
         first = max(1, int(budget * params.two_stage_share))
-        stages = [(first, 0.0), (budget - first, objective.lam)]
+        stages = [(first, 0.0), (budget - first, objective.lambda_)]
     else:
-        stages = [(budget, objective.lam)]
+        stages = [(budget, objective.lambda_)]
     retried = False
-    for evals, lam in stages:
+    for evals, lambda_ in stages:
         if evals <= 0:
             continue
         # a stage with another λ works on a copy: the caller's objective is never changed
-        stage = objective if lam == objective.lam else copy.copy(objective)
-        stage.lam = lam
+        stage = objective if lambda_ == objective.lambda_ else copy.copy(objective)
+        stage.lambda_ = lambda_
         res = run(stage, x, evals, opt.method, opt.lr)
         if not res.finite:
             log.warning(
@@ -334,7 +335,7 @@ def stylize_image(
         result = colour_only(coloured, device, time.perf_counter() - start)
         return postprocess(result.image, content, params.postprocess, lap), result
     vgg = load_vgg19(params.vgg, params.pooling, device)
-    style_layers = [k for k, v in params.style_layers.items() if v > 0]
+    style_layers = list(losses.active(params.style_layers))
     targets = style_targets(vgg, style, regions.style_masks(), style_layers, device)
     objective = Objective(
         vgg,

@@ -226,7 +226,7 @@ def test_two_stages_leave_the_callers_objective_as_it_was(vgg, pictures):
     obj = objective_for(vgg, content, style, STYLIZE, lap=lap)
     params = StylizeParams.of({**STYLIZE, "two_stage": True, "tolerance": 0})
     res = stylize.optimise(obj, stylize.to_tensor(content, torch.device("cpu")), 10, params)
-    assert obj.lam == STYLIZE["lambda"] and res.evaluations == 10
+    assert obj.lambda_ == STYLIZE["lambda"] and res.evaluations == 10
     assert res.terms["photorealism"] > 0  # the last stage's and the caller's λ
 
 
@@ -277,7 +277,7 @@ class Exploding:
 
     def __init__(self):
         self.content = torch.full((1, 3, 4, 4), 100.0)
-        self.lam = 0.0
+        self.lambda_ = 0.0
 
     def terms(self, x):
         reach = (x - self.content).abs().amax()

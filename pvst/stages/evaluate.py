@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pvst import flow, matting, media, metrics, segmentation
+from pvst import flow, losses, matting, media, metrics, segmentation
 from pvst.atomic import atomic_path
 from pvst.errors import ArtifactError
 from pvst.logs import progress
@@ -82,7 +82,7 @@ def evaluate(
     picks = _sample(n, params.samples)
     device = pick_device(params.device)
     vgg = load_vgg19(device=device)
-    layers = [k for k, v in params.gram_layers.items() if v > 0]
+    layers = list(losses.active(params.gram_layers))
     style = segment_stage.style_at_working_size(style_path, size)
     sampled = _Sampled(vgg, device, layers, style)
     per_label: dict[str, list[float]] = {}

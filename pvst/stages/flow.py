@@ -126,11 +126,7 @@ def compute_part(
                     if j == 1:
                         m_fwd, _ = flow.consistency(fwd, bwd, params.blur_sigma)
                         ds["forward"][i], ds["mask_forward"][i] = fwd, _to_u8(m_fwd)
-                        stats["consistent"][i] = ok.mean()
-                        stats["explained"][i] = flow.explained_fraction(
-                            a, b, bwd, ok, params.cuts.tolerance
-                        )
-                        stats["colour"][i] = flow.colour_distance(a, b)
+                        _record_stats(stats, i, a, b, bwd, ok, params.cuts.tolerance)
                 for old in [k for k in cache if k < t - max(js)]:
                     del cache[old]
             if 1 not in js:  # cuts need consecutive pairs even when the loss does not
@@ -138,16 +134,26 @@ def compute_part(
                     a, b = frame(t - 1), frame(t)
                     bwd, fwd = estimate(b, a), estimate(a, b)
                     _, ok = flow.consistency(bwd, fwd, 0)
-                    i = t - t0
-                    stats["consistent"][i] = ok.mean()
-                    stats["explained"][i] = flow.explained_fraction(
-                        a, b, bwd, ok, params.cuts.tolerance
-                    )
-                    stats["colour"][i] = flow.colour_distance(a, b)
+                    _record_stats(stats, t - t0, a, b, bwd, ok, params.cuts.tolerance)
             for s, values in stats.items():
                 store.write_array(f, f"stats/{s}", values)
     log.info("wrote %s", out)
     return t0, t1
+
+
+def _record_stats(
+    stats: dict[str, np.ndarray],
+    i: int,
+    a: np.ndarray,
+    b: np.ndarray,
+    bwd: np.ndarray,
+    ok: np.ndarray,
+    tolerance: float,
+) -> None:
+    """The evidence for a cut between frames a and b (pair i of a part), into `stats`."""
+    stats["consistent"][i] = ok.mean()
+    stats["explained"][i] = flow.explained_fraction(a, b, bwd, ok, tolerance)
+    stats["colour"][i] = flow.colour_distance(a, b)
 
 
 def detect_cuts(stats: dict[str, np.ndarray], cuts: FlowCuts) -> list[int]:

@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 import torch
 
-from pvst import matting, media, regions, render, segmentation, stylize
+from pvst import losses, matting, media, regions, render, segmentation, stylize
 from pvst.device import pick_device, set_numerics
 from pvst.logs import progress
 from pvst.params import StylizeParams
@@ -92,7 +92,7 @@ def run(
         style = media.resize_long_side(media.read_style_photo(style_path), max(w, h))
         used = seg.used_labels()
         style_labels = segmentation.resize_labels(seg.style_labels, style.shape[:2])
-        layers = [k for k, v in params.style_layers.items() if v > 0]
+        layers = list(losses.active(params.style_layers))
         targets = stylize.style_targets(
             vgg, style, seg.style_masks(style_labels, used), layers, device
         )

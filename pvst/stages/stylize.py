@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pvst import colour, matting, regions, segmentation, stylize
+from pvst import colour, losses, matting, regions, segmentation, stylize
 from pvst.atomic import atomic_path
 from pvst.device import pick_device, set_numerics
 from pvst.logs import progress
@@ -343,7 +343,7 @@ class _Clip:
         style_labels = segmentation.resize_labels(seg.style_labels, style.shape[:2])
         targets = None
         if optimising:
-            style_layers = [k for k, v in params.style_layers.items() if v > 0]
+            style_layers = list(losses.active(params.style_layers))
             targets = stylize.style_targets(
                 vgg, style, seg.style_masks(style_labels, used), style_layers, device
             )
