@@ -16,7 +16,7 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from pvst import __version__, logs
+from pvst import __version__, labelling, logs
 from pvst.errors import ConfigError, PvstError
 from pvst.params import record
 from pvst.pipeline import config, samples, store
@@ -435,7 +435,11 @@ def _out_size(text: str) -> str | int:
     help="evaluations at the output size after the render (default stylize.refine.image)",
 )
 @arg("--lambda", dest="lambda_", type=float, help="photorealism weight λ")
-@arg("--segmentation", choices=["auto", "none"], help="without masks")
+@arg(
+    "--segmentation",
+    choices=[m for m in labelling.METHODS if m != "masks"],
+    help="the regions without masks (masks: --content-mask and --style-mask)",
+)
 @arg("--postprocess", choices=["none", "closed_form", "guided", "local_affine"])
 @arg(
     "--method",

@@ -4,6 +4,7 @@ counterpart take the whole photo's look."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,7 +12,6 @@ from pathlib import Path
 import numpy as np
 
 from pvst import segmentation
-from pvst.device import pick_device
 from pvst.errors import PvstError
 from pvst.params import SegmentationAuto, SegmentationParams
 
@@ -139,52 +139,24 @@ def segment_image(
     style_mask: str | Path | None = None,
 ) -> Regions:
     """Labels of one content image and the style photo (image mode): colour masks when both are
-    given, else the configured method (auto or none)."""
-    size = (content.shape[1], content.shape[0])
-    style_size = (style.shape[1], style.shape[0])
-    nearest = None
+    given, else the configured method (the segment stage's table, on a clip of one frame)."""
+    from pvst import labelling
+
     if content_mask or style_mask:
         if not (content_mask and style_mask):
             raise PvstError("give both --content-mask and --style-mask, or neither")
-        names = list(segmentation.COLOUR_NAMES)
-        labels = segmentation.read_colour_mask(content_mask, size)
-        style_labels = segmentation.read_colour_mask(style_mask, style_size)
-    elif params.method == "auto":
-        from pvst.vgg import load_vgg19
-
-        auto = params.auto
-        device = pick_device(auto.device)
-        vgg = load_vgg19(auto.vgg, device=device)
-        clusters = segmentation.JointClusters(auto, vgg, device).fit(
-            style, [content], seed=auto.seed
-        )
-        names = [f"region{i}" for i in range(auto.regions)]
-        merge = segmentation.merge_small_regions
-        labels = merge(
-            clusters.costs(content).argmin(-1), int(params.min_region * size[0] * size[1])
-        )
-        style_labels = merge(
-            clusters.costs(style).argmin(-1),
-            int(params.min_region * style_size[0] * style_size[1]),
-        )
-        nearest = clusters.nearest_centres()
-    elif params.method == "none":
-        names = ["all"]
-        labels = np.zeros(content.shape[:2], np.int64)
-        style_labels = np.zeros(style.shape[:2], np.int64)
-    else:
-        raise PvstError(
-            f"image mode does not run segmentation method '{params.method}'; "
-            "use auto, none, or --content-mask/--style-mask"
-        )
+        given = dataclasses.replace(params.masks, content=str(content_mask), style=str(style_mask))
+        params = dataclasses.replace(params, method="masks", masks=given)
+    found = labelling.find([content], None, style, params)
     labels, fallbacks, style_fractions = apply_fallbacks(
-        labels, style_labels, names, params, nearest
+        found.labels[0], found.style_labels, found.names, params, found.nearest, found.preferred
     )
-    whole = None
-    if nearest is not None:  # automatic regions: judge every match
+    names, whole = found.names, None
+    if found.matcher is not None:  # automatic regions: judge every match
+        vgg, device, _ = found.matcher
         labels, names, whole, _ = apply_matches(
             labels,
-            style_labels,
+            found.style_labels,
             style_fractions,
             names,
             [(content, labels)],
@@ -193,7 +165,7 @@ def segment_image(
             params.auto,
             device,
         )
-    return Regions(labels, style_labels, names, fallbacks, whole)
+    return Regions(labels, found.style_labels, names, fallbacks, whole)
 
 
 def masks(labels: np.ndarray, used: list[int], whole: int | None = None) -> np.ndarray:

@@ -12,7 +12,7 @@ import torch
 import yaml
 from PIL import Image
 
-from pvst import cli, media
+from pvst import cli, labelling, media
 from pvst.stages import frames
 from tests.conftest import ffmpeg
 
@@ -299,11 +299,10 @@ def test_clip_names_that_no_target_can_carry(tmp_path, tiny_clip):
 
 def test_keyframe_masks_past_the_clip_end(tmp_path):
     from pvst.errors import PvstError
-    from pvst.stages import segment as segment_stage
 
     Image.fromarray(np.full((28, 64, 3), (0, 0, 255), np.uint8)).save(tmp_path / "000999.png")
     with pytest.raises(PvstError, match=r"000999.png.*past the clip's end \(it has 12 frames"):
-        segment_stage._keyframes(str(tmp_path), 12, (64, 28))
+        labelling.keyframes(str(tmp_path), 12, (64, 28))
 
 
 def test_raft_without_weights_is_found_before_any_job():
@@ -330,12 +329,11 @@ def test_exponent_numbers_in_yaml(tmp_path):
 
 def test_a_keyframe_folder_holds_only_its_masks(tmp_path):
     from pvst.errors import PvstError
-    from pvst.stages import segment as segment_stage
 
     Image.fromarray(np.full((28, 64, 3), (0, 0, 255), np.uint8)).save(tmp_path / "000000.png")
     Image.fromarray(np.full((28, 64, 3), (0, 0, 255), np.uint8)).save(tmp_path / "000006.jpg")
     with pytest.raises(PvstError, match=r"also holds 000006\.jpg, which are not PNG"):
-        segment_stage._keyframes(str(tmp_path), 12, (64, 28))
+        labelling.keyframes(str(tmp_path), 12, (64, 28))
 
 
 def test_an_animated_image_says_which_frame_is_used(tmp_path, caplog):

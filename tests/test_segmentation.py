@@ -5,7 +5,7 @@ import pytest
 import torch
 from PIL import Image
 
-from pvst import media, segmentation
+from pvst import labelling, media, segmentation
 from pvst.errors import PvstError
 from pvst.params import FlowParams, SegmentationAuto, SegmentationParams
 from pvst.pipeline import config, samples
@@ -112,7 +112,7 @@ def test_keyframe_masks_follow_the_flow():
     key0[5:15, 10:20] = 4  # a red square at x 10..19 in frame 0
     key6 = np.zeros((h, w), np.int64)
     key6[5:15, 28:38] = 4  # and at x 28..37 in frame 6 (3 px per frame)
-    labels = segment_stage.propagate({0: key0, 6: key6}, KnownFlow(8, (h, w), 3.0), 8)
+    labels = labelling.propagate({0: key0, 6: key6}, KnownFlow(8, (h, w), 3.0), 8)
     assert labels.shape == (8, h, w)
     cols = lambda t: np.nonzero(labels[t][10] == 4)[0]  # noqa: E731
     assert list(cols(2)) == list(range(16, 26))  # from key 0, two steps forward
