@@ -5,7 +5,8 @@ region), `masks` (DPST colour-coded PNGs: one for every frame, or keyframes carr
 flow), `auto` (joint clusters of VGG19 features, colour and position, kept stable along the
 flow) and `semantic` (a torchvision model with the user's weights). Adding a method is an
 entry in the schema's enum and one function here. A clip's `flows` give each frame's labels
-the previous frame's carried along the flow; one image has none.
+the previous frame's carried along the flow; one image has none. torch is imported only by
+the methods that run a network (the command line imports this table).
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from typing import Any
 import numpy as np
 
 from pvst import segmentation
-from pvst.device import pick_device
 from pvst.errors import PvstError
 from pvst.logs import progress
 from pvst.params import SegmentationParams
@@ -72,6 +72,7 @@ def _masks(frames, flows, style, params: SegmentationParams) -> Found:
 
 
 def _auto(frames, flows, style, params: SegmentationParams) -> Found:
+    from pvst.device import pick_device
     from pvst.vgg import load_vgg19
 
     auto = params.auto
@@ -92,6 +93,8 @@ def _auto(frames, flows, style, params: SegmentationParams) -> Found:
 
 
 def _semantic(frames, flows, style, params: SegmentationParams) -> Found:
+    from pvst.device import pick_device
+
     sem = params.semantic
     device = pick_device(sem.device)
     net = segmentation.load_semantic(sem.weights, sem.model, device)
