@@ -215,7 +215,7 @@ def inconsistency(f: h5py.File) -> str | None:
     return None
 
 
-class Artifact:
+class OpenArtifact:
     """Read access to one artifact (checked by open_artifact); a context manager that closes
     its file. Each stage's reader builds on it; names are HDF5 paths such as "j1/flow"."""
 
@@ -260,7 +260,7 @@ def set_attrs(f: h5py.File, **values: Any) -> None:
     f.attrs.update(values)
 
 
-def copy_dataset(source: Artifact, name: str, f: h5py.File) -> None:
+def copy_dataset(source: OpenArtifact, name: str, f: h5py.File) -> None:
     """Copy a dataset of another artifact into one being written, as stored (compressed
     chunks are not decoded)."""
     parent, _, leaf = name.rpartition("/")

@@ -211,7 +211,7 @@ def merge(
     return cuts
 
 
-class FlowSet(store.Artifact):
+class FlowSet(store.OpenArtifact):
     """Read access to a flow artifact, as the stylizer and the previews use it."""
 
     def __init__(self, path: str | Path, params: dict | None = None) -> None:

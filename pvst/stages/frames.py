@@ -112,7 +112,7 @@ def save(
         store.set_attrs(f, fps=fps, count=len(frames), size=(frames.shape[2], frames.shape[1]))
 
 
-class Frames(store.Artifact):
+class Frames(store.OpenArtifact):
     """Read access to any artifact holding a 'frames' dataset (frames, stylized, translated)."""
 
     def __init__(

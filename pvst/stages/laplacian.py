@@ -86,7 +86,7 @@ def merge(
     log.info("wrote %s: %d Laplacians of %d×%d", out, n, *size)
 
 
-class Laplacians(store.Artifact):
+class Laplacians(store.OpenArtifact):
     """Read access to a laplacian artifact."""
 
     def __init__(self, path: str | Path, params: dict | None = None) -> None:

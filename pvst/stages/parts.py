@@ -15,9 +15,9 @@ def part_range(n: int, part: int, parts: int) -> tuple[int, int]:
 
 def open_parts(
     paths: list[str | Path], stage: str, params: dict, n: int, out: str | Path
-) -> list[store.Artifact]:
+) -> list[store.OpenArtifact]:
     """Open part artifacts sorted by first frame; they must cover frames 0..n−1 exactly."""
-    opened = [store.Artifact(p, stage, params=params) for p in paths]
+    opened = [store.OpenArtifact(p, stage, params=params) for p in paths]
     opened.sort(key=lambda f: (int(f.attr("t0")), int(f.attr("t1"))))
     covered = [(int(f.attr("t0")), int(f.attr("t1"))) for f in opened]
     edges = [0] + [b for _, b in covered]

@@ -104,7 +104,7 @@ def run(
     return fallbacks
 
 
-class Segmentation(store.Artifact):
+class Segmentation(store.OpenArtifact):
     """Read access to a segment artifact."""
 
     def __init__(self, path: str | Path, params: dict | None = None) -> None:
