@@ -105,10 +105,10 @@ timed() {  # timed NAME SECONDS COMMAND...: run with a limit, log to $OUT/NAME.l
 probe() {  # probe NAME SECONDS ARGS...: a gpu_probe.py step; its summary lines, or why not
     local name=$1 limit=$2
     shift 2
-    if timed "$name" "$limit" "$PY" benchmarks/gpu_probe.py "$@"; then
-        grep '^summary: ' "$OUT/$name.log" | sed 's/^summary: //' | tee -a "$SUMMARY"
-    else
-        grep '^summary: ' "$OUT/$name.log" | sed 's/^summary: //' | tee -a "$SUMMARY"
+    timed "$name" "$limit" "$PY" benchmarks/gpu_probe.py "$@"
+    local rc=$?
+    grep '^summary: ' "$OUT/$name.log" | sed 's/^summary: //' | tee -a "$SUMMARY"
+    if [ "$rc" != 0 ]; then
         say "$name: failed or over $limit s after $ELAPSED s (see $OUT/$name.log: $(tail -1 "$OUT/$name.log"))"
     fi
 }

@@ -165,25 +165,7 @@ def step(args) -> dict:
     params = StylizeParams.of(config.defaults("stylize"))
     rec["estimate_gib"] = stylize.estimate_bytes(h, w, params, held=2) / GIB
     # the breakdown: each term's share of an evaluation, and the optimiser's own work
-    defaults = config.defaults("stylize")
-    off = {
-        "style_layers": {k: 0.0 for k in defaults["style_layers"]},
-        "beta": 0.0,
-        "gamma": 0.0,
-        "lambda": 0.0,
-        "tv": 0.0,
-    }
-    base = _timed_evaluation(*step_counts.frame_problem((w, h), args.device, **off), device)
-    parts = {"vgg + content": base}
-    for term, keys in (
-        ("style", ("style_layers", "beta")),
-        ("temporal", ("gamma",)),
-        ("photorealism", ("lambda",)),
-    ):
-        on = {k: v for k, v in off.items() if k not in keys}
-        parts[term] = (
-            _timed_evaluation(*step_counts.frame_problem((w, h), args.device, **on), device) - base
-        )
+    parts = step_counts.by_term((w, h), args.device, lambda o, y: _timed_evaluation(o, y, device))
     evaluation = _timed_evaluation(obj, x, device)
     parts["direction and line search"] = wall - evaluation
     rec["evaluation_s"] = evaluation

@@ -12,6 +12,7 @@ import argparse
 import collections
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -123,24 +124,28 @@ def per_step(obj: stylize.Objective, x: torch.Tensor, steps: int = 6) -> tuple[f
     return c.total / steps, c.syncs / steps, opt.rejected - before
 
 
-def report(size: int, device: str) -> dict:
-    defaults = config.defaults("stylize")
-    no_style = {k: 0.0 for k in defaults["style_layers"]}
+def by_term(size, device: str, measure: Callable[..., float]) -> dict[str, float]:
+    """`measure(objective, x)` of VGG + content alone, and what each other term adds to it
+    (style, temporal, photorealism), each from a frame problem with only that term on."""
+    no_style = {k: 0.0 for k in config.defaults("stylize")["style_layers"]}
     off = {"style_layers": no_style, "beta": 0.0, "gamma": 0.0, "lambda": 0.0, "tv": 0.0}
-    obj, x = frame_problem(size, device)
-    full = per_evaluation(obj, x)
-    kernels, syncs, rejected = per_step(obj, x)
-    parts = {}
-    previous = per_evaluation(*frame_problem(size, device, **off)).total
-    parts["vgg + content"] = previous
+    base = measure(*frame_problem(size, device, **off))
+    parts = {"vgg + content": base}
     for term, keys in (
         ("style", ("style_layers", "beta")),
         ("temporal", ("gamma",)),
         ("photorealism", ("lambda",)),
     ):
         on = {k: v for k, v in off.items() if k not in keys}
-        now = per_evaluation(*frame_problem(size, device, **on)).total
-        parts[term] = now - parts["vgg + content"]
+        parts[term] = measure(*frame_problem(size, device, **on)) - base
+    return parts
+
+
+def report(size: int, device: str) -> dict:
+    obj, x = frame_problem(size, device)
+    full = per_evaluation(obj, x)
+    kernels, syncs, rejected = per_step(obj, x)
+    parts = by_term(size, device, lambda o, y: per_evaluation(o, y).total)
     return {
         "size": size,
         "device": device,

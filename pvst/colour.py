@@ -22,7 +22,7 @@ sample frames, so every frame gets the same maps and the look does not flicker.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
@@ -48,23 +48,28 @@ class ColourMap:
     target_mean: np.ndarray  # 3
     steps: tuple = ()  # (R 3×3, source quantiles L×3, target quantiles L×3)
 
+    # the arrays as tensors, by (device, dtype): copied there once, not for every frame
+    _tensors: dict = field(default_factory=dict, compare=False, repr=False)
+
     def apply(self, x: torch.Tensor) -> torch.Tensor:
         """The map on colours x (…×3, float64, any device)."""
-        y = (x - _like(self.source_mean, x)) @ _like(self.matrix, x).T + _like(self.target_mean, x)
-        if not self.steps:
+        where = (x.device, x.dtype)
+        if where not in self._tensors:
+            arrays = [self.matrix, self.source_mean, self.target_mean]
+            arrays += [a for step in self.steps for a in step]
+            self._tensors[where] = [torch.as_tensor(a, dtype=x.dtype).to(x.device) for a in arrays]
+        matrix, source_mean, target_mean, *steps = self._tensors[where]
+        y = (x - source_mean) @ matrix.T + target_mean
+        if not steps:
             return y
         shape = y.shape
         y = y.reshape(-1, 3)
-        for rotation, src, dst in self.steps:
-            y = _quantile_step(y, _like(rotation, y), _like(src, y), _like(dst, y))
+        for i in range(0, len(steps), 3):
+            y = _quantile_step(y, *steps[i : i + 3])
         return y.reshape(shape)
 
     def __call__(self, rgb01: np.ndarray) -> np.ndarray:
         return self.apply(torch.from_numpy(np.asarray(rgb01, np.float64))).numpy()
-
-
-def _like(a: np.ndarray, x: torch.Tensor) -> torch.Tensor:
-    return torch.as_tensor(a, dtype=x.dtype, device=x.device)
 
 
 def _interp(x: torch.Tensor, xp: torch.Tensor, fp: torch.Tensor) -> torch.Tensor:
@@ -123,7 +128,8 @@ def fit_map(source: np.ndarray, target: np.ndarray, steps: int = 0, levels: int 
         src = np.maximum.accumulate(np.quantile(x @ rotation, fractions, axis=0), axis=0) + ramp
         dst = np.quantile(b @ rotation, fractions, axis=0)
         found.append((rotation, src, dst))
-        x = ColourMap(np.eye(3), np.zeros(3), np.zeros(3), ((rotation, src, dst),))(x)
+        step = [torch.from_numpy(np.ascontiguousarray(v)) for v in (x, rotation, src, dst)]
+        x = _quantile_step(*step).numpy()
     return ColourMap(gaussian.matrix, gaussian.source_mean, gaussian.target_mean, tuple(found))
 
 

@@ -79,13 +79,16 @@ class _LBFGS:
     def _steepest(self) -> None:
         """Forget the history; the next trial is steepest descent, at most unit length in the
         L1 sense (as Torch did)."""
+        self._forget()
+        self.d = -self.g
+        self.t = self._steepest_length()
+
+    def _forget(self) -> None:
         self.buf.zero_()
         self.SY.zero_()
         self.YY.zero_()
         self.gamma = torch.ones_like(self.gamma)
         self.k = 0
-        self.d = -self.g
-        self.t = self._steepest_length()
 
     def _steepest_length(self) -> torch.Tensor:
         return torch.clamp(1.0 / self.g.abs().sum().clamp_min(1e-12), max=1.0)
@@ -140,8 +143,8 @@ class _LBFGS:
         slope, f0, ft, t, went_down = torch.stack(
             [slope, self.loss, loss, self.t, descent.to(slope.dtype)]
         ).tolist()
-        if not went_down:
-            self._steepest()
+        if not went_down:  # the trial was steepest descent already (chosen above)
+            self._forget()
         if not ft <= f0 + 1e-4 * t * slope:  # also rejects NaN and Inf
             self.rejected += 1
             self.failures += 1

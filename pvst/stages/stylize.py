@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import itertools
 import json
 import logging
 import shutil
@@ -235,7 +236,8 @@ class _ReadAhead:
     optimised: the HDF5 reads and mask blurs of frame t+1 overlap the optimisation of t."""
 
     def __init__(self, read: Callable[[int], _FrameInputs], todo: list[int]) -> None:
-        self.read, self.todo = read, todo
+        self.read = read
+        self.following = dict(itertools.pairwise(todo))  # frame -> the next to read
         self.pool = ThreadPoolExecutor(1, thread_name_prefix="read-ahead") if READ_AHEAD else None
         self.pending: dict[int, Future] = {}
         if todo:
@@ -246,9 +248,8 @@ class _ReadAhead:
             self.pending[t] = self.pool.submit(self.read, t)
 
     def get(self, t: int) -> _FrameInputs:
-        following = self.todo.index(t) + 1
-        if following < len(self.todo):
-            self._submit(self.todo[following])
+        if t in self.following:
+            self._submit(self.following[t])
         future = self.pending.pop(t, None)
         return future.result() if future is not None else self.read(t)
 
