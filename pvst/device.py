@@ -162,9 +162,8 @@ def gpu_ids() -> list[str]:
 def claim_gpu(ids: list[str], lock_dir: Path = LOCK_DIR, wait: float = WAIT_SECONDS) -> int:
     """The index of the first GPU in `ids` that no other process holds, now held by this one
     until it ends; waits while every one is held."""
-    for index in list(_held):
-        if index < len(ids):
-            return index  # this process holds one already
+    if _held:  # this process holds one already
+        return next(iter(_held))
     lock_dir.mkdir(parents=True, exist_ok=True)
     with contextlib.suppress(OSError):  # every user's jobs share the machine's GPUs
         lock_dir.chmod(0o1777)
@@ -181,13 +180,11 @@ def claim_gpu(ids: list[str], lock_dir: Path = LOCK_DIR, wait: float = WAIT_SECO
             except OSError:
                 handle.close()
                 continue
-            try:
+            with contextlib.suppress(OSError):  # who holds it, for whoever looks
                 path.chmod(0o666)
                 handle.truncate(0)
                 handle.write(f"{os.getpid()}\n")
                 handle.flush()
-            except OSError:
-                pass
             _held[index] = handle
             return index
         if not waited:
