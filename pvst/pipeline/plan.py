@@ -95,26 +95,38 @@ class Stage:
         return out
 
 
+DEVICE_REF = "#/$defs/device"
+
+
 @cache
-def execution_paths(section: str) -> tuple[str, ...]:
-    """The dotted keys of a section (`stylize`, or `stylize.postprocess`) that the schema marks
-    `x-execution`: they change how a job runs, not what it makes."""
+def _marked(section: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(the dotted keys of a section that the schema marks `x-execution`, those of them that
+    are device settings)."""
     name, *inner = section.split(".")
     node = cfgmod.resolve_ref(cfgmod.schema()["properties"][name])
     for key in inner:
         node = cfgmod.resolve_ref(node["properties"][key])
-    found: list[str] = []
+    marked: list[str] = []
+    devices: list[str] = []
 
     def walk(node: dict, prefix: str) -> None:
-        for key, child in node.get("properties", {}).items():
-            child = cfgmod.resolve_ref(child)
+        for key, raw in node.get("properties", {}).items():
+            child = cfgmod.resolve_ref(raw)
             if child.get("x-execution"):
-                found.append(prefix + key)
+                marked.append(prefix + key)
+                if raw.get("$ref") == DEVICE_REF:
+                    devices.append(prefix + key)
             elif child.get("type") == "object":
                 walk(child, f"{prefix}{key}.")
 
     walk(node, "")
-    return tuple(found)
+    return tuple(marked), tuple(devices)
+
+
+def execution_paths(section: str) -> tuple[str, ...]:
+    """The dotted keys of a section (`stylize`, or `stylize.postprocess`) that the schema marks
+    `x-execution`: they change how a job runs, not what it makes."""
+    return _marked(section)[0]
 
 
 def without_execution(section: str, params: dict) -> dict:
@@ -129,18 +141,21 @@ RESULT = "result"
 
 
 def gpu_claim(stage: str, params: dict) -> int:
-    """What a job of `stage` (or of the `render` or `evaluate` section) with these parameters
-    claims of the workflow's `gpu` resource: 1 when a device setting on the path it takes may
-    land on a GPU (anything but cpu), else 0."""
-    if stage in ("stylize", "refine", "cyclegan", "render", "evaluate"):
-        devices = [params["device"]]
-    elif stage == "segment" and params["method"] in ("auto", "semantic"):
-        devices = [params[params["method"]]["device"]]
-    elif stage == "flow" and params["method"] == "raft":
-        devices = [params["raft"]["device"]]
-    else:
-        devices = []
-    return int(any(d != "cpu" for d in devices))
+    """What a job of `stage` (or of a section without a stage: `render`, `evaluate`) with these
+    parameters claims of the workflow's `gpu` resource: 1 when a device setting on the path it
+    takes (not under a method it does not choose) may land on a GPU (anything but cpu)."""
+    spec = STAGES.get(stage, Stage(stage, ()))
+    chosen = params.get(spec.choice) if spec.choice else None
+    for path in _marked(spec.section)[1]:
+        head, *_ = path.split(".")
+        if head in spec.alternatives and head != chosen:
+            continue
+        value = params
+        for key in path.split("."):
+            value = value[key]
+        if value != "cpu":
+            return 1
+    return 0
 
 
 def is_artifact_role(role: str) -> bool:
