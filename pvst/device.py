@@ -205,6 +205,12 @@ def _take_gpu(why: str) -> torch.device:
     return device
 
 
+def set_cpu_threads(threads: int | None) -> None:
+    """Cap torch's CPU threads (None or 0: torch's own choice)."""
+    if threads:
+        torch.set_num_threads(threads)
+
+
 def set_numerics(tf32: bool) -> None:
     """How CUDA computes for an optimisation: cuDNN's deterministic algorithms (no autotuning
     that may pick another between runs), and TensorFloat-32 only when asked for."""

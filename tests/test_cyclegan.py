@@ -9,9 +9,10 @@ from pvst import cyclegan, media
 from pvst.errors import PvstError
 from pvst.params import CycleganParams
 from pvst.pipeline import samples
+from pvst.pipeline.job import Job
 from pvst.stages import cyclegan as cyclegan_stage
-from pvst.stages import cyclegan_train
 from pvst.stages.frames import Frames, save
+from pvst.tools import cyclegan_train
 
 
 def public_generator_layout() -> dict[str, tuple[int, ...]]:
@@ -106,7 +107,8 @@ def test_stage_translates_every_frame_at_a_multiple_of_4(tmp_path, tiny_clip, ra
     params = CycleganParams.of(
         {"checkpoint": str(path), "batch": 2, "multiple": 4, "device": "cpu"}
     )
-    cyclegan_stage.run(tmp_path / "frames.h5", path, tmp_path / "cg.h5", params)
+    inputs = {"frames": tmp_path / "frames.h5", "checkpoint": path}
+    cyclegan_stage.run(Job("cyclegan", params, inputs, tmp_path / "cg.h5"))
     with Frames(tmp_path / "cg.h5", stage="cyclegan") as out:
         assert len(out) == 5 and out.size == (64, 32) and out.fps == 25
         assert out[0].dtype == np.uint8

@@ -10,6 +10,7 @@ from pvst import flow, media
 from pvst.errors import ArtifactError, PvstError
 from pvst.params import FlowParams
 from pvst.pipeline import config, samples
+from pvst.pipeline.job import Job
 from pvst.stages import flow as flow_stage
 from pvst.stages.frames import save
 from pvst.warp import warp_numpy, warp_torch
@@ -169,9 +170,9 @@ def run_stage(tmp_path, frames: np.ndarray, params=PARAMS, parts: int = 2):
     save(fpath, frames, fps=25)
     part_paths = [tmp_path / f"p{i}.h5" for i in range(parts)]
     for i, p in enumerate(part_paths):
-        flow_stage.compute_part(fpath, p, params, i, parts)
+        flow_stage.run(Job("flow", params, {"frames": fpath}, p, part=(i, parts)))
     out = tmp_path / "flow.h5"
-    cuts = flow_stage.merge(fpath, part_paths, out, params)
+    cuts = flow_stage.run(Job("flow", params, {"frames": fpath}, out, merge=tuple(part_paths)))
     return out, cuts
 
 
@@ -215,13 +216,21 @@ def test_one_frame_and_gaps_are_clear_errors(tmp_path, photo):
     fpath = tmp_path / "one.h5"
     save(fpath, photo[None, :64, :64], fps=25)
     with pytest.raises(ArtifactError, match="at least 2"):
-        flow_stage.compute_part(fpath, tmp_path / "p.h5", PARAMS, 0, 1)
+        flow_stage.run(Job("flow", PARAMS, {"frames": fpath}, tmp_path / "p.h5", part=(0, 1)))
     frames = pan(photo, 6, size=(64, 48))
     save(fpath, frames, fps=25)
-    flow_stage.compute_part(fpath, tmp_path / "p0.h5", PARAMS, 0, 3)
-    flow_stage.compute_part(fpath, tmp_path / "p2.h5", PARAMS, 2, 3)
+    flow_stage.run(Job("flow", PARAMS, {"frames": fpath}, tmp_path / "p0.h5", part=(0, 3)))
+    flow_stage.run(Job("flow", PARAMS, {"frames": fpath}, tmp_path / "p2.h5", part=(2, 3)))
     with pytest.raises(ArtifactError, match="cover frames"):
-        flow_stage.merge(fpath, [tmp_path / "p0.h5", tmp_path / "p2.h5"], tmp_path / "f.h5", PARAMS)
+        flow_stage.run(
+            Job(
+                "flow",
+                PARAMS,
+                {"frames": fpath},
+                tmp_path / "f.h5",
+                merge=tuple([tmp_path / "p0.h5", tmp_path / "p2.h5"]),
+            )
+        )
     assert not (tmp_path / "f.h5").exists()
 
 

@@ -5,6 +5,7 @@ from pvst import media
 from pvst.errors import MediaError
 from pvst.params import AssembleParams, FramesParams
 from pvst.pipeline import samples, store
+from pvst.pipeline.job import Job
 from pvst.stages import assemble, frames
 from pvst.stages.frames import Frames
 from tests.conftest import ffmpeg
@@ -39,7 +40,7 @@ def test_probe_real_samples():
 
 def test_extract_writes_frames_with_metadata(tmp_path, tiny_clip):
     out = tmp_path / "frames-k.h5"
-    n = frames.extract(tiny_clip, out, FramesParams.of(PARAMS), key="k")
+    n = frames.run(Job("frames", FramesParams.of(PARAMS), {"video": tiny_clip}, out, key="k"))
     assert n == 12
     with Frames(out, params=PARAMS) as fr:
         assert len(fr) == 12
@@ -52,28 +53,33 @@ def test_extract_writes_frames_with_metadata(tmp_path, tiny_clip):
 
 def test_range_and_step(tmp_path, tiny_clip):
     out = tmp_path / "f.h5"
-    n = frames.extract(
-        tiny_clip, out, FramesParams.of({**PARAMS, "start": 2, "step": 3, "max_frames": 3})
+    n = frames.run(
+        Job(
+            "frames",
+            FramesParams.of({**PARAMS, "start": 2, "step": 3, "max_frames": 3}),
+            {"video": tiny_clip},
+            out,
+        )
     )
     assert n == 3
     with Frames(out) as fr, store.open_artifact(out, "frames") as f:
         assert fr.fps == pytest.approx(25 / 3)
         assert list(f["source_index"][()]) == [2, 5, 8]
     full = tmp_path / "all.h5"
-    frames.extract(tiny_clip, full, FramesParams.of(PARAMS))
+    frames.run(Job("frames", FramesParams.of(PARAMS), {"video": tiny_clip}, full))
     with Frames(out) as part, Frames(full) as whole:
         np.testing.assert_array_equal(part[1], whole[5])
 
 
 def test_round_trip_decode_assemble_decode(tmp_path, tiny_clip):
     first = tmp_path / "a.h5"
-    frames.extract(tiny_clip, first, FramesParams.of(PARAMS))
+    frames.run(Job("frames", FramesParams.of(PARAMS), {"video": tiny_clip}, first))
     mp4 = tmp_path / "out.mp4"
-    assert assemble.to_video(first, mp4, ASSEMBLE) == 12
+    assert assemble.run(Job("assemble", ASSEMBLE, {"art": first}, mp4)) == 12
     info = media.probe(mp4)
     assert info.codec == "h264" and (info.width, info.height) == (96, 40)
     second = tmp_path / "b.h5"
-    frames.extract(mp4, second, FramesParams.of(PARAMS))
+    frames.run(Job("frames", FramesParams.of(PARAMS), {"video": mp4}, second))
     with Frames(first) as a, Frames(second) as b:
         assert len(a) == len(b) and a.size == b.size and b.fps == pytest.approx(25)
         assert min(psnr(a[i], b[i]) for i in range(len(a))) > 32
@@ -81,13 +87,21 @@ def test_round_trip_decode_assemble_decode(tmp_path, tiny_clip):
 
 def test_side_by_side_and_gif(tmp_path, tiny_clip, rocket_file):
     art = tmp_path / "a.h5"
-    frames.extract(tiny_clip, art, FramesParams.of(PARAMS))
+    frames.run(Job("frames", FramesParams.of(PARAMS), {"video": tiny_clip}, art))
     sbs = tmp_path / "sbs.mp4"
-    assemble.to_side_by_side(art, art, rocket_file, sbs, ASSEMBLE)
+    assemble.run(
+        Job(
+            "assemble",
+            ASSEMBLE,
+            {"art": art, "frames": art, "style": rocket_file},
+            sbs,
+            options={"side_by_side": True},
+        )
+    )
     info = media.probe(sbs)
     assert info.height == 40 and info.width > 2 * 96  # input | output | style
     gif = tmp_path / "x.gif"
-    assemble.to_gif(art, gif, ASSEMBLE)
+    assemble.run(Job("assemble", ASSEMBLE, {"art": art}, gif))
     assert gif.read_bytes()[:6] == b"GIF89a"
 
 
@@ -107,7 +121,7 @@ def test_odd_source_size_gives_even_frames(tmp_path, bikes_file):
         str(odd),
     )
     out = tmp_path / "f.h5"
-    frames.extract(odd, out, FramesParams.of({**PARAMS, "size": 75}))
+    frames.run(Job("frames", FramesParams.of({**PARAMS, "size": 75}), {"video": odd}, out))
     with Frames(out) as fr:
         w, h = fr.size
         assert w % 2 == 0 and h % 2 == 0 and len(fr) == 3
@@ -135,7 +149,7 @@ def test_bad_input_gives_clear_error_and_no_output(tmp_path, tiny_clip, rocket_f
         "image": "a still image, not a video",
     }[case]
     with pytest.raises(MediaError, match=expected) as err:
-        frames.extract(src, out, FramesParams.of(params))
+        frames.run(Job("frames", FramesParams.of(params), {"video": src}, out))
     assert str(src) in str(err.value)
     assert not out.exists()
     assert not list(tmp_path.glob(".frames.h5*"))

@@ -8,6 +8,7 @@ from pvst import matting, media
 from pvst.errors import PvstError
 from pvst.params import LaplacianParams
 from pvst.pipeline import samples
+from pvst.pipeline.job import Job
 from pvst.stages import laplacian as laplacian_stage
 from pvst.stages.frames import save
 
@@ -146,9 +147,25 @@ def test_stage_parts_merge_and_read_back(tmp_path, photo):
     params = {"eps": 1e-7, "radius": 1}
     parts = [tmp_path / "a.h5", tmp_path / "b.h5"]
     for i, p in enumerate(parts):
-        laplacian_stage.compute_part(fpath, p, LaplacianParams.of({**params, "chunks": 2}), i, 2)
+        laplacian_stage.run(
+            Job(
+                "laplacian",
+                LaplacianParams.of({**params, "chunks": 2}),
+                {"frames": fpath},
+                p,
+                part=(i, 2),
+            )
+        )
     out = tmp_path / "lap.h5"
-    laplacian_stage.merge(fpath, parts, out, LaplacianParams.of({**params, "chunks": 2}))
+    laplacian_stage.run(
+        Job(
+            "laplacian",
+            LaplacianParams.of({**params, "chunks": 2}),
+            {"frames": fpath},
+            out,
+            merge=tuple(parts),
+        )
+    )
     with laplacian_stage.Laplacians(out, params=params) as laps:
         assert len(laps) == 3
         for t in range(3):

@@ -7,6 +7,7 @@ import torch
 from pvst import matting, media, metrics
 from pvst.params import EvaluateParams, FlowParams
 from pvst.pipeline import config, samples
+from pvst.pipeline.job import Job
 from pvst.stages import evaluate
 from pvst.stages import flow as flow_stage
 from pvst.stages.frames import save
@@ -24,8 +25,10 @@ def panning(tmp_path_factory):
     photo = media.resize_image(media.read_image(samples.source("styles/astronaut.png")), (200, 120))
     frames = np.stack([photo[10:74, 3 * i : 3 * i + 96] for i in range(8)])
     save(d / "frames.h5", frames, fps=25)
-    flow_stage.compute_part(d / "frames.h5", d / "p.h5", FLOW, 0, 1)
-    flow_stage.merge(d / "frames.h5", [d / "p.h5"], d / "flow.h5", FLOW)
+    flow_stage.run(Job("flow", FLOW, {"frames": d / "frames.h5"}, d / "p.h5", part=(0, 1)))
+    flow_stage.run(
+        Job("flow", FLOW, {"frames": d / "frames.h5"}, d / "flow.h5", merge=tuple([d / "p.h5"]))
+    )
     return d, frames
 
 
@@ -78,17 +81,9 @@ def test_evaluate_writes_metrics_with_units_and_the_table(panning, tmp_path, roc
     out = tmp_path / "stylized.h5"
     save(out, np.clip(frames.astype(int) + 20, 0, 255).astype(np.uint8), fps=25, stage="stylize")
     params = EvaluateParams.of({**config.defaults("evaluate"), "samples": 2})
-    m = evaluate.evaluate(
-        d / "frames.h5",
-        out,
-        d / "flow.h5",
-        rocket_file,
-        None,
-        tmp_path / "m.json",
-        params,
-        {"video": "pan", "variant": "x"},
-        flow_method="dis",
-    )
+    inputs = {"frames": d / "frames.h5", "result": out, "flow": d / "flow.h5", "style": rocket_file}
+    options = {"about": {"video": "pan", "variant": "x"}, "flow_method": "dis"}
+    m = evaluate.run(Job("evaluate", params, inputs, tmp_path / "m.json", options=options))
     on_disk = json.loads((tmp_path / "m.json").read_text())
     assert on_disk == json.loads(json.dumps(m))
     assert on_disk["frames"] == 8 and on_disk["warping_error"]["pairs"] == 7

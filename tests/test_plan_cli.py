@@ -198,6 +198,55 @@ def test_imports_run_one_way_science_never_reaches_up():
     assert found == []
 
 
+def test_every_stage_command_comes_from_the_stage_table_and_runs_its_driver_by_job():
+    """`pvst STAGE` exists for every stage of the plan's table, with the part and threads
+    options the table gives it; its driver's one entry point is `run(job)` (nothing else by
+    position), and the products' drivers have the same shape."""
+    import importlib
+    import inspect
+
+    from pvst.pipeline.plan import STAGES
+
+    parser = cli.build_parser(["frames"])
+    stage_commands = parser._subparsers._group_actions[0].choices
+    for stage, spec in STAGES.items():
+        options = {o for a in stage_commands[stage]._actions for o in a.option_strings}
+        assert {"--video", "--params", "--in", "--out"} <= options
+        assert ("--part" in options) == ("--merge" in options) == spec.parted
+        assert ("--threads" in options) == bool(spec.threads)
+    drivers = [spec.driver or stage for stage, spec in STAGES.items()]
+    for name in [*drivers, "evaluate", "assemble"]:
+        run = importlib.import_module(f"pvst.stages.{name}").run
+        positional = [
+            p
+            for p in inspect.signature(run).parameters.values()
+            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+        ]
+        assert [p.name for p in positional] == ["job"], name
+    assert cli.STAGES is STAGES  # the command line reads the plan's table, no copy
+
+
+def test_a_command_imports_only_what_it_runs():
+    """A stage's job starts without importing torch or the tools it does not run (torch alone
+    takes seconds to import); a tool's module is imported when that tool runs."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys; from pvst.cli import build_parser; build_parser({argv!r}); "
+        "print(sorted(m for m in sys.modules if m == 'torch' or m.startswith('pvst.tools.')))"
+    )
+
+    def imported(argv):
+        code = probe.format(argv=argv)
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+        return out.stdout.strip()
+
+    assert imported(["flow", "--video", "x"]) == "[]"
+    assert imported(["plan"]) == "['pvst.tools.inspect']"
+    assert "pvst.tools.cyclegan_train" in imported(["cyclegan-train", "a", "b"])
+
+
 def test_a_file_edited_in_place_changes_the_keys_of_what_is_made_from_it(tmp_path, tiny_clip):
     """Every plain input enters the keys by its content: clip, style photo, masks (one file and
     a keyframe folder), weights and checkpoints; editing one (even keeping its time) gives new

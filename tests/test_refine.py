@@ -14,6 +14,7 @@ from pvst.params import (
     StylizeParams,
 )
 from pvst.pipeline import config, samples
+from pvst.pipeline.job import Job
 from pvst.pipeline.plan import Plan
 from pvst.stages import assemble, frames, refine
 from pvst.stages import flow as flow_stage
@@ -37,13 +38,22 @@ def clip_result(tmp_path_factory, tiny_clip):
     change) standing in for the optimisation's frames."""
     d = tmp_path_factory.mktemp("refine")
     params = {"size": 64, "upscale": False, "start": 0, "max_frames": None, "step": 1}
-    frames.extract(tiny_clip, d / "frames.h5", FramesParams.of(params))
+    frames.run(Job("frames", FramesParams.of(params), {"video": tiny_clip}, d / "frames.h5"))
     fl = FlowParams.of({**config.defaults("flow"), "method": "dis", "long_term": [1]})
-    flow_stage.compute_part(d / "frames.h5", d / "fp.h5", fl, 0, 1)
-    flow_stage.merge(d / "frames.h5", [d / "fp.h5"], d / "flow.h5", fl)
+    flow_stage.run(Job("flow", fl, {"frames": d / "frames.h5"}, d / "fp.h5", part=(0, 1)))
+    flow_stage.run(
+        Job("flow", fl, {"frames": d / "frames.h5"}, d / "flow.h5", merge=tuple([d / "fp.h5"]))
+    )
     seg = SegmentationParams.of(config.defaults("segmentation"))  # one region
     rocket = samples.source("styles/rocket.jpg")
-    segment_stage.run(d / "frames.h5", d / "flow.h5", rocket, d / "seg.h5", seg)
+    segment_stage.run(
+        Job(
+            "segment",
+            seg,
+            {"frames": d / "frames.h5", "flow": d / "flow.h5", "style": rocket},
+            d / "seg.h5",
+        )
+    )
     with Frames(d / "frames.h5") as fr:
         warm = np.stack([np.clip(f * [1.1, 0.9, 0.6] + [10, 5, 30], 0, 255) for f in fr])
         frames.save(d / "result.h5", warm.astype(np.uint8), fr.fps)
@@ -51,10 +61,15 @@ def clip_result(tmp_path_factory, tiny_clip):
 
 
 def run(d, clip, rocket, out, **kw):
-    return refine.run(
-        d / "result.h5", d / "frames.h5", d / "flow.h5", d / "seg.h5", rocket, clip, out,
-        REFINE, **kw,
-    )  # fmt: skip
+    inputs = {
+        "result": d / "result.h5",
+        "frames": d / "frames.h5",
+        "flow": d / "flow.h5",
+        "segment": d / "seg.h5",
+        "style": rocket,
+        "video": clip,
+    }
+    return refine.run(Job("refine", REFINE, inputs, out), **kw)
 
 
 def test_every_frame_is_refined_at_its_size_and_a_killed_run_resumes(clip_result, tmp_path):
@@ -84,7 +99,18 @@ def test_products_render_from_the_refined_frames(clip_result, tmp_path):
     out = tmp_path / "refined.mp4"
     render = RenderParams.of(config.defaults("render"))
     fast = AssembleParams.of({**config.defaults("assemble"), "preset": "ultrafast"})
-    assert assemble.to_video(art, out, fast, d / "frames.h5", clip, render) == 12
+    assert (
+        assemble.run(
+            Job(
+                "assemble",
+                fast,
+                {"art": art, "frames": d / "frames.h5", "video": clip},
+                out,
+                render=render,
+            )
+        )
+        == 12
+    )
     info = media.probe(out)
     assert (info.width, info.height) == (128, 54)
 

@@ -8,6 +8,7 @@ import torch
 from pvst import media, render
 from pvst.params import AssembleParams, FramesParams, RenderParams
 from pvst.pipeline import config
+from pvst.pipeline.job import Job
 from pvst.stages import assemble, frames
 from pvst.stages.frames import Frames
 from pvst.stages.render import Source, rendered
@@ -62,7 +63,7 @@ def sound_clip(tmp_path_factory, bikes_file):
 def result_of(tmp_path, clip, params=SMALL, change=lambda f: f):
     """The frames of `clip` at 64 px and a 'result' made from them by `change`."""
     art, res = tmp_path / "frames.h5", tmp_path / "result.h5"
-    frames.extract(clip, art, FramesParams.of(params))
+    frames.run(Job("frames", FramesParams.of(params), {"video": clip}, art))
     with Frames(art) as fr:
         frames.save(res, np.stack([change(f) for f in fr]), fr.fps)
     return art, res
@@ -127,7 +128,9 @@ def test_maps_are_computed_on_the_given_device_in_float32(bikes_file):
 def test_source_frames_at_full_size_are_the_frames_the_optimisation_saw(tmp_path, tiny_clip):
     """Decoding at full size and scaling down gives the working-size frames, frame for frame."""
     art = tmp_path / "f.h5"
-    frames.extract(tiny_clip, art, FramesParams.of({**SMALL, "start": 1, "step": 2}))
+    frames.run(
+        Job("frames", FramesParams.of({**SMALL, "start": 1, "step": 2}), {"video": tiny_clip}, art)
+    )
     with Frames(art) as fr:
         source = Source.of(tiny_clip, fr)
         full = list(source.frames((128, 54)))
@@ -144,14 +147,34 @@ def test_source_frames_at_full_size_are_the_frames_the_optimisation_saw(tmp_path
 def test_clip_comes_back_at_its_size_with_its_sound(tmp_path, sound_clip):
     art, res = result_of(tmp_path, sound_clip, change=warm)
     out = tmp_path / "out.mp4"
-    assert assemble.to_video(res, out, ASSEMBLE, art, sound_clip, RENDER) == 24
+    assert (
+        assemble.run(
+            Job(
+                "assemble",
+                ASSEMBLE,
+                {"art": res, "frames": art, "video": sound_clip},
+                out,
+                render=RENDER,
+            )
+        )
+        == 24
+    )
     info = media.probe(out)
     assert (info.width, info.height, info.fps) == (128, 54, 25.0)
     assert info.audio == ("aac",)
     assert stream_seconds(out, "a") == pytest.approx(stream_seconds(sound_clip, "a"), abs=0.04)
     assert stream_seconds(out, "v") == pytest.approx(0.96, abs=0.04)
     sbs = tmp_path / "sbs.mp4"
-    assemble.to_side_by_side(res, art, None, sbs, ASSEMBLE, "x", sound_clip, RENDER)
+    assemble.run(
+        Job(
+            "assemble",
+            ASSEMBLE,
+            {"art": res, "frames": art, "style": None, "video": sound_clip},
+            sbs,
+            options={"side_by_side": True, "caption": "x"},
+            render=RENDER,
+        )
+    )
     info = media.probe(sbs)
     assert (info.width, info.height, info.audio) == (256, 54, ("aac",))
 
@@ -165,7 +188,15 @@ def test_a_part_of_the_clip_keeps_the_sound_under_its_frames(tmp_path, sound_cli
     sound = source.soundtrack()
     assert (sound.start, sound.duration) == pytest.approx((0.16, 0.64))
     out = tmp_path / "part.mp4"
-    assemble.to_video(res, out, ASSEMBLE, art, sound_clip, RENDER)
+    assemble.run(
+        Job(
+            "assemble",
+            ASSEMBLE,
+            {"art": res, "frames": art, "video": sound_clip},
+            out,
+            render=RENDER,
+        )
+    )
     assert media.probe(out).fps == 12.5
     assert stream_seconds(out, "v") == pytest.approx(0.64, abs=0.04)
     assert stream_seconds(out, "a") == pytest.approx(0.64, abs=0.04)
@@ -191,7 +222,9 @@ def test_sound_that_mp4_cannot_hold_is_reencoded(tmp_path, bikes_file):
     assert media.probe(clip).audio == ("pcm_s16le",)
     art, res = result_of(tmp_path, clip)
     out = tmp_path / "pcm.mp4"
-    assemble.to_video(res, out, ASSEMBLE, art, clip, RENDER)
+    assemble.run(
+        Job("assemble", ASSEMBLE, {"art": res, "frames": art, "video": clip}, out, render=RENDER)
+    )
     assert media.probe(out).audio == ("aac",)
 
 
@@ -211,7 +244,11 @@ def test_a_clip_without_sound_and_of_odd_size(tmp_path, bikes_file, caplog):
     art, res = result_of(tmp_path, clip)
     out = tmp_path / "odd_out.mp4"
     with caplog.at_level("INFO", logger="pvst.stages.render"):
-        assemble.to_video(res, out, ASSEMBLE, art, clip, RENDER)
+        assemble.run(
+            Job(
+                "assemble", ASSEMBLE, {"art": res, "frames": art, "video": clip}, out, render=RENDER
+            )
+        )
     info = media.probe(out)
     assert (info.width, info.height, info.audio) == (74, 42, ())
     assert "75×43: its last row and column are left out" in caplog.text
@@ -243,10 +280,14 @@ def test_a_variable_frame_rate_clip_keeps_its_duration(tmp_path, bikes_file):
         n = len(fr)
     assert abs(n - 16) <= 1
     out = tmp_path / "vfr_out.mp4"
-    assemble.to_video(res, out, ASSEMBLE, art, clip, RENDER)
+    assemble.run(
+        Job("assemble", ASSEMBLE, {"art": res, "frames": art, "video": clip}, out, render=RENDER)
+    )
     assert stream_seconds(out, "v") == pytest.approx(0.84, abs=1 / timing.fps)
     gif = tmp_path / "vfr.gif"
-    assemble.to_gif(res, gif, ASSEMBLE, art, clip, RENDER)
+    assemble.run(
+        Job("assemble", ASSEMBLE, {"art": res, "frames": art, "video": clip}, gif, render=RENDER)
+    )
     assert gif.read_bytes()[:6] == b"GIF89a"
 
 

@@ -9,6 +9,7 @@ from pvst import labelling, media, segmentation
 from pvst.errors import PvstError
 from pvst.params import FlowParams, SegmentationAuto, SegmentationParams
 from pvst.pipeline import config, samples
+from pvst.pipeline.job import Job
 from pvst.regions import masks, segment_image
 from pvst.segmentation import COLOUR_NAMES
 from pvst.stages import flow as flow_stage
@@ -190,8 +191,10 @@ def clip(tmp_path_factory, bikes_file):
     frames = np.stack(list(media.read_frames(bikes_file, (128, 54), start=140, count=40)))
     save(d / "frames.h5", frames, fps=25)
     params = FlowParams.of({**config.defaults("flow"), "long_term": [1]})
-    flow_stage.compute_part(d / "frames.h5", d / "p.h5", params, 0, 1)
-    flow_stage.merge(d / "frames.h5", [d / "p.h5"], d / "flow.h5", params)
+    flow_stage.run(Job("flow", params, {"frames": d / "frames.h5"}, d / "p.h5", part=(0, 1)))
+    flow_stage.run(
+        Job("flow", params, {"frames": d / "frames.h5"}, d / "flow.h5", merge=tuple([d / "p.h5"]))
+    )
     return d, frames
 
 
@@ -217,19 +220,30 @@ def test_auto_labels_are_stable_along_the_flow(clip, rocket_file):
     keep_all = {**SEG, "auto": {**SEG["auto"], "match": {"area_ratio": 0, "margin": -2}}}
     stable = d / "seg.h5"
     segment_stage.run(
-        d / "frames.h5", d / "flow.h5", rocket_file, stable, SegmentationParams.of(keep_all)
+        Job(
+            "segment",
+            SegmentationParams.of(keep_all),
+            {"frames": d / "frames.h5", "flow": d / "flow.h5", "style": rocket_file},
+            stable,
+        )
     )
     free = d / "seg0.h5"
     segment_stage.run(
-        d / "frames.h5",
-        d / "flow.h5",
-        rocket_file,
-        free,
-        SegmentationParams.of({**keep_all, "stability": 0}),
+        Job(
+            "segment",
+            SegmentationParams.of({**keep_all, "stability": 0}),
+            {"frames": d / "frames.h5", "flow": d / "flow.h5", "style": rocket_file},
+            free,
+        )
     )
     judged = d / "seg1.h5"
     segment_stage.run(
-        d / "frames.h5", d / "flow.h5", rocket_file, judged, SegmentationParams.of(SEG)
+        Job(
+            "segment",
+            SegmentationParams.of(SEG),
+            {"frames": d / "frames.h5", "flow": d / "flow.h5", "style": rocket_file},
+            judged,
+        )
     )
     # Bound: label borders cover about 6% of these frames, and sub-pixel motion may flip
     # border pixels; under 2% means interiors do not flicker and most borders hold.
@@ -272,7 +286,12 @@ def test_masks_method_with_fallback_and_none(clip, tmp_path, rocket_file, caplog
     out = tmp_path / "seg.h5"
     with caplog.at_level(logging.WARNING):
         fallbacks = segment_stage.run(
-            d / "frames.h5", d / "flow.h5", rocket_file, out, SegmentationParams.of(params)
+            Job(
+                "segment",
+                SegmentationParams.of(params),
+                {"frames": d / "frames.h5", "flow": d / "flow.h5", "style": rocket_file},
+                out,
+            )
         )
     red, blue = COLOUR_NAMES.index("red"), COLOUR_NAMES.index("blue")
     assert fallbacks == {red: blue}  # the largest style label
@@ -284,11 +303,12 @@ def test_masks_method_with_fallback_and_none(clip, tmp_path, rocket_file, caplog
         assert m.shape == (2, 54, 128) and np.allclose(m.sum(0), 1)
     dropped = tmp_path / "drop.h5"
     segment_stage.run(
-        d / "frames.h5",
-        d / "flow.h5",
-        rocket_file,
-        dropped,
-        SegmentationParams.of({**params, "fallback": "drop"}),
+        Job(
+            "segment",
+            SegmentationParams.of({**params, "fallback": "drop"}),
+            {"frames": d / "frames.h5", "flow": d / "flow.h5", "style": rocket_file},
+            dropped,
+        )
     )
     with segment_stage.Segmentation(dropped) as seg:
         assert seg.fallbacks == {red: -1} and red not in seg.used_labels()
@@ -296,21 +316,23 @@ def test_masks_method_with_fallback_and_none(clip, tmp_path, rocket_file, caplog
 
     none = tmp_path / "none.h5"
     segment_stage.run(
-        d / "frames.h5",
-        d / "flow.h5",
-        rocket_file,
-        none,
-        SegmentationParams.of({**SEG, "method": "none"}),
+        Job(
+            "segment",
+            SegmentationParams.of({**SEG, "method": "none"}),
+            {"frames": d / "frames.h5", "flow": d / "flow.h5", "style": rocket_file},
+            none,
+        )
     )
     with segment_stage.Segmentation(none) as seg:
         assert seg.names == ["all"] and seg.used_labels() == [0]
     with pytest.raises(PvstError, match="needs both `content`"):
         segment_stage.run(
-            d / "frames.h5",
-            d / "flow.h5",
-            rocket_file,
-            tmp_path / "x.h5",
-            SegmentationParams.of({**SEG, "method": "masks"}),
+            Job(
+                "segment",
+                SegmentationParams.of({**SEG, "method": "masks"}),
+                {"frames": d / "frames.h5", "flow": d / "flow.h5", "style": rocket_file},
+                tmp_path / "x.h5",
+            )
         )
 
 

@@ -9,6 +9,7 @@ from pvst.device import pick_device
 from pvst.errors import ArtifactError, PvstError
 from pvst.params import FlowParams, LaplacianParams, SegmentationParams, StylizeParams
 from pvst.pipeline import config, samples
+from pvst.pipeline.job import Job
 from pvst.stages import flow as flow_stage
 from pvst.stages import laplacian as laplacian_stage
 from pvst.stages import segment as segment_stage
@@ -348,11 +349,15 @@ def clip_artifacts(tmp_path_factory, bikes_file, rocket_file):
     b = list(media.read_frames(bikes_file, (64, 28), start=40, count=4))  # after the cut at 30
     save(d / "frames.h5", np.stack(a + b), fps=25)
     fl = FlowParams.of({**config.defaults("flow"), "long_term": [1, 2]})
-    flow_stage.compute_part(d / "frames.h5", d / "fp.h5", fl, 0, 1)
-    flow_stage.merge(d / "frames.h5", [d / "fp.h5"], d / "flow.h5", fl)
+    flow_stage.run(Job("flow", fl, {"frames": d / "frames.h5"}, d / "fp.h5", part=(0, 1)))
+    flow_stage.run(
+        Job("flow", fl, {"frames": d / "frames.h5"}, d / "flow.h5", merge=tuple([d / "fp.h5"]))
+    )
     lp = LaplacianParams.of(config.defaults("laplacian"))
-    laplacian_stage.compute_part(d / "frames.h5", d / "lp.h5", lp, 0, 1)
-    laplacian_stage.merge(d / "frames.h5", [d / "lp.h5"], d / "lap.h5", lp)
+    laplacian_stage.run(Job("laplacian", lp, {"frames": d / "frames.h5"}, d / "lp.h5", part=(0, 1)))
+    laplacian_stage.run(
+        Job("laplacian", lp, {"frames": d / "frames.h5"}, d / "lap.h5", merge=tuple([d / "lp.h5"]))
+    )
     seg = SegmentationParams.of(
         {
             **config.defaults("segmentation"),
@@ -360,7 +365,14 @@ def clip_artifacts(tmp_path_factory, bikes_file, rocket_file):
             "auto": {**config.defaults("segmentation")["auto"], "regions": 2},
         }
     )
-    segment_stage.run(d / "frames.h5", d / "flow.h5", rocket_file, d / "seg.h5", seg)
+    segment_stage.run(
+        Job(
+            "segment",
+            seg,
+            {"frames": d / "frames.h5", "flow": d / "flow.h5", "style": rocket_file},
+            d / "seg.h5",
+        )
+    )
     return d
 
 
@@ -373,23 +385,21 @@ FAST = {
 }
 
 
-def run_stage(d, out, params=FAST, **kw):
-    return stylize_stage.run(
-        d / "frames.h5",
-        d / "flow.h5",
-        d / "lap.h5",
-        d / "seg.h5",
-        samples.source("styles/rocket.jpg"),
-        out,
-        StylizeParams.of(params),
-        **kw,
-    )
+def run_stage(d, out, params=FAST, part=None, **kw):
+    inputs = {
+        "frames": d / "frames.h5",
+        "flow": d / "flow.h5",
+        "laplacian": d / "lap.h5",
+        "segment": d / "seg.h5",
+        "style": samples.source("styles/rocket.jpg"),
+    }
+    return stylize_stage.run(Job("stylize", StylizeParams.of(params), inputs, out, part=part), **kw)
 
 
 def test_video_run_restarts_at_cuts_and_records_each_frame(clip_artifacts, tmp_path):
     out = tmp_path / "stylize.h5"
     summary = run_stage(clip_artifacts, out)
-    assert summary["frames"] == 8
+    assert summary["stylized"] == 8
     with Frames(out, stage="stylize") as fr, stylize_stage.Stylized(out) as st:
         assert len(fr) == 8 and fr.size == (64, 28) and fr.fps == 25
         assert list(st.evaluations) == [12, 6, 6, 6, 12, 6, 6, 6]  # first of each shot: more
@@ -417,11 +427,13 @@ def test_shot_parts_merge_to_the_single_job_frames(clip_artifacts, tmp_path):
     run_stage(clip_artifacts, whole)
     # three parts of a clip with two shots: one part gets no shot
     parts = [tmp_path / f"part{i}.h5" for i in range(3)]
-    done = [run_stage(clip_artifacts, p, part=(i, 3))["frames"] for i, p in enumerate(parts)]
+    done = [run_stage(clip_artifacts, p, part=(i, 3))["stylized"] for i, p in enumerate(parts)]
     assert sorted(done) == [0, 4, 4]
     merged = tmp_path / "merged.h5"
     inputs = {"frames": str(clip_artifacts / "frames.h5")}
-    stylize_stage.merge(parts[::-1], merged, StylizeParams.of(FAST), "", inputs)
+    stylize_stage.run(
+        Job("stylize", StylizeParams.of(FAST), inputs, merged, "", merge=tuple(parts[::-1]))
+    )
     with (
         Frames(whole, stage="stylize") as a,
         Frames(merged, stage="stylize") as b,
@@ -434,7 +446,16 @@ def test_shot_parts_merge_to_the_single_job_frames(clip_artifacts, tmp_path):
         assert sb.terms() == sa.terms()
     # parts that do not cover the clip are refused, naming what they cover
     with pytest.raises(ArtifactError, match=r"cover frames \[\(0, 4\)\], not 0..7"):
-        stylize_stage.merge(parts[:1], tmp_path / "short.h5", StylizeParams.of(FAST), "", inputs)
+        stylize_stage.run(
+            Job(
+                "stylize",
+                StylizeParams.of(FAST),
+                inputs,
+                tmp_path / "short.h5",
+                "",
+                merge=tuple(parts[:1]),
+            )
+        )
 
 
 def test_shot_ranges_keep_shots_whole():
@@ -474,7 +495,7 @@ def test_video_takes_the_look_from_the_colour_start_and_the_colour_method(clip_a
         inputs = fr[:]
     fast = tmp_path / "colour.h5"
     summary = run_stage(clip_artifacts, fast, {**FAST, "method": "colour"})
-    assert summary["frames"] == 8 and summary["evaluations"] == 0
+    assert summary["stylized"] == 8 and summary["evaluations"] == 0
     with Frames(fast, stage="stylize") as fr, stylize_stage.Stylized(fast) as st:
         coloured = fr[:]
         assert list(st.evaluations) == [0] * 8
@@ -585,11 +606,26 @@ def test_a_long_part_keeps_only_the_reachable_frames_on_the_device(
     frames = list(media.read_frames(bikes_file, (32, 14), start=80, count=50))  # one shot
     save(tmp_path / "frames.h5", np.stack(frames), fps=25)
     fl = FlowParams.of({**config.defaults("flow"), "method": "dis", "long_term": [1, 2, 4]})
-    flow_stage.compute_part(tmp_path / "frames.h5", tmp_path / "fp.h5", fl, 0, 1)
-    flow_stage.merge(tmp_path / "frames.h5", [tmp_path / "fp.h5"], tmp_path / "flow.h5", fl)
+    flow_stage.run(
+        Job("flow", fl, {"frames": tmp_path / "frames.h5"}, tmp_path / "fp.h5", part=(0, 1))
+    )
+    flow_stage.run(
+        Job(
+            "flow",
+            fl,
+            {"frames": tmp_path / "frames.h5"},
+            tmp_path / "flow.h5",
+            merge=tuple([tmp_path / "fp.h5"]),
+        )
+    )
     seg = SegmentationParams.of(config.defaults("segmentation"))
     segment_stage.run(
-        tmp_path / "frames.h5", tmp_path / "flow.h5", rocket_file, tmp_path / "s.h5", seg
+        Job(
+            "segment",
+            seg,
+            {"frames": tmp_path / "frames.h5", "flow": tmp_path / "flow.h5", "style": rocket_file},
+            tmp_path / "s.h5",
+        )
     )
     held, devices = [], set()
     remember = stylize_stage._Clip.remember
@@ -606,16 +642,16 @@ def test_a_long_part_keeps_only_the_reachable_frames_on_the_device(
         "iterations": {"first": 2, "later": 1},
         "multipass": {**STYLIZE["multipass"], "passes": 2, "iterations": 1},
     }
+    inputs = {
+        "frames": tmp_path / "frames.h5",
+        "flow": tmp_path / "flow.h5",
+        "segment": tmp_path / "s.h5",
+        "style": rocket_file,
+    }
     summary = stylize_stage.run(
-        tmp_path / "frames.h5",
-        tmp_path / "flow.h5",
-        None,
-        tmp_path / "s.h5",
-        rocket_file,
-        tmp_path / "out.h5",
-        StylizeParams.of(params),
+        Job("stylize", StylizeParams.of(params), inputs, tmp_path / "out.h5")
     )
-    assert summary["frames"] == 100  # 50 frames, two passes
+    assert summary["stylized"] == 100  # 50 frames, two passes
     assert len(held) == 100 and max(held) == 5  # the frame itself and the four it can reach
     assert devices == {"cpu"}  # the rest on the host, for the next pass
     # CUDA's numerics as the stage sets them: deterministic cuDNN, no TF32 unless asked for

@@ -54,7 +54,8 @@ PLOTS = {
 
 @dataclass(frozen=True)
 class Stage:
-    """A pipeline stage: the config section it reads, its inputs in key order, its version.
+    """A pipeline stage: the config section it reads, its inputs in key order, its version,
+    and its command (`pvst STAGE`, which runs `run(job)` of the driver pvst/stages/DRIVER.py).
 
     `execution` (the schema's `x-execution` marks in its section, and `unkeyed`) names keys
     that change how a stage runs but not what it makes (left out of its key); `choice` names
@@ -71,6 +72,10 @@ class Stage:
     files: tuple[str, ...] = ()  # dotted parameters naming input files (tracked, not keyed)
     elsewhere: tuple[str, ...] = ()  # keys of the section that another stage reads
     optional: dict = field(default_factory=dict)  # role -> predicate(params): needed?
+    help: str = ""  # what `pvst STAGE` does, for --help
+    driver: str = ""  # the module under pvst/stages (default: the stage's name)
+    parted: bool = False  # computed in `chunks` parts (--part I/N, --merge PART…)
+    threads: str = ""  # what --threads sets (no --threads option when empty)
 
     @property
     def execution(self) -> tuple[str, ...]:
@@ -162,23 +167,38 @@ def is_artifact_role(role: str) -> bool:
     return role in STAGES or role == RESULT
 
 
+OPENCV_THREADS = "OpenCV threads (default: OpenCV's choice)"
+TORCH_THREADS = "torch CPU threads (default: the section's threads)"
 # Bump a stage's version when its output changes meaning for the same parameters.
 STAGES: dict[str, Stage] = {
-    "frames": Stage("frames", ("video",)),
+    "frames": Stage(
+        "frames", ("video",), help="decode a clip into a frames artifact at working size"
+    ),
     "flow": Stage(
         "flow",
         ("frames",),
         choice="method",
         alternatives=("dis", "tvl1", "farneback", "raft"),
         files=("raft.weights",),
+        help="optical flow pairs, consistency masks and scene cuts",
+        parted=True,
+        threads=OPENCV_THREADS,
     ),
-    "laplacian": Stage("laplacian", ("frames",), version=2),  # 2: bands
+    "laplacian": Stage(
+        "laplacian",
+        ("frames",),
+        version=2,  # 2: bands
+        help="the Matting Laplacian of every frame",
+        parted=True,
+        threads=OPENCV_THREADS,
+    ),
     "segment": Stage(
         "segmentation",
         ("frames", "flow", "style"),
         choice="method",
         alternatives=("auto", "masks", "semantic"),
         files=("masks.content", "masks.style", "semantic.weights", "auto.vgg"),
+        help="matched region labels for the frames and the style photo",
     ),
     "stylize": Stage(
         "stylize",
@@ -186,6 +206,9 @@ STAGES: dict[str, Stage] = {
         files=("vgg",),
         elsewhere=("postprocess", "refine"),
         optional={"laplacian": lambda p: p["lambda"] > 0},
+        help="stylize every frame (resumes an interrupted run)",
+        parted=True,
+        threads=TORCH_THREADS,
     ),
     # a video's result refined at the output size (stylize.refine.video evaluations a frame)
     "refine": Stage(
@@ -194,13 +217,20 @@ STAGES: dict[str, Stage] = {
         unkeyed=("refine.image",),  # image mode's, not the video's
         files=("vgg",),
         elsewhere=("postprocess",),
+        help="refine every frame of a result at the output size (resumes)",
+        threads=TORCH_THREADS,
     ),
     "smooth": Stage(
         "stylize.postprocess",
         ("stylize", "frames", "laplacian"),
         optional={"laplacian": lambda p: p["method"] == "closed_form"},
+        help="smooth the stylized frames (stylize.postprocess)",
     ),
-    "cyclegan": Stage("cyclegan", ("frames", "checkpoint")),
+    "cyclegan": Stage(
+        "cyclegan",
+        ("frames", "checkpoint"),
+        help="translate every frame with a CycleGAN generator",
+    ),
 }
 
 

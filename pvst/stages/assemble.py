@@ -18,6 +18,7 @@ from pvst import media
 from pvst.errors import ArtifactError
 from pvst.logs import progress
 from pvst.params import AssembleParams, RenderParams
+from pvst.pipeline.job import Job
 from pvst.stages.frames import Frames
 from pvst.stages.render import Source, output_size, rendered
 
@@ -26,7 +27,24 @@ log = logging.getLogger(__name__)
 SIDE_BY_SIDE_WIDTH = 3840
 
 
-def to_video(
+def run(job: Job) -> int | None:
+    """The product: the result `art` as `job.out`, a GIF (.gif), the side-by-side of the input
+    `frames`, the result and the `style` photo (options `side_by_side`, `caption`), or the
+    video; rendered at the output size from the `video` clip when there is one (with `frames`,
+    the working-size frames the result was made from), else the frames encoded as they are."""
+    result, frames, clip = job.inputs["art"], job.input("frames"), job.input("video")
+    if Path(job.out).suffix.lower() == ".gif":
+        return _to_gif(result, job.out, job.params, frames, clip, job.render)
+    if job.options.get("side_by_side"):
+        caption = job.options.get("caption", "output")
+        style = job.input("style")
+        return _to_side_by_side(
+            result, frames, style, job.out, job.params, caption, clip, job.render
+        )
+    return _to_video(result, job.out, job.params, frames, clip, job.render)
+
+
+def _to_video(
     result_path: str | Path,
     out: str | Path,
     params: AssembleParams,
@@ -153,7 +171,7 @@ def side_by_side_rows(
         yield row
 
 
-def to_side_by_side(
+def _to_side_by_side(
     result_path: str | Path,
     frames_path: str | Path,
     style_file: str | Path | None,
@@ -183,7 +201,7 @@ def to_side_by_side(
         return _encode(out, rows, len(frames), source.fps, params, "side-by-side", sound)
 
 
-def to_gif(
+def _to_gif(
     result_path: str | Path,
     out: str | Path,
     params: AssembleParams,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import time
-from pathlib import Path
 
 import numpy as np
 
@@ -12,7 +11,7 @@ from pvst import media
 from pvst.cyclegan import load_generator, multiple_of, translate
 from pvst.device import pick_device
 from pvst.logs import progress
-from pvst.params import CycleganParams
+from pvst.pipeline.job import Job
 from pvst.pipeline.plan import recorded
 from pvst.pipeline.store import create, create_stack, set_attrs
 from pvst.stages.frames import Frames
@@ -21,15 +20,11 @@ log = logging.getLogger(__name__)
 STAGE = "cyclegan"
 
 
-def run(
-    frames_path: str | Path,
-    checkpoint: str | Path,
-    out: str | Path,
-    params: CycleganParams,
-    key: str = "",
-) -> None:
-    """The stage: every frame through the generator, at the working size rounded to a
-    multiple of 4."""
+def run(job: Job) -> None:
+    """The stage: every frame of `frames` through the generator of `checkpoint`, at the
+    working size rounded to a multiple of 4."""
+    frames_path, checkpoint = job.inputs["frames"], job.inputs["checkpoint"]
+    out, params, key = job.out, job.params, job.key
     started = time.perf_counter()
     device = pick_device(params.device)
     net = load_generator(checkpoint, device)

@@ -16,6 +16,7 @@ from pvst.atomic import atomic_path
 from pvst.errors import ArtifactError
 from pvst.logs import progress
 from pvst.params import EvaluateParams, RenderParams
+from pvst.pipeline.job import Job
 from pvst.stages import segment as segment_stage
 from pvst.stages.flow import FlowSet
 from pvst.stages.frames import Frames
@@ -42,7 +43,30 @@ def _time(result_path: str | Path) -> dict:
         }
 
 
-def evaluate(
+def run(job: Job) -> dict:
+    """The product: the metrics of the `result` frames (made from `frames`, with the `style`
+    photo; the optimisation's effort from `stylize`, the regions from `segment`) against the
+    input, the warping error with the `flow` pairs (options: `flow_method`, what made them,
+    and `about`, the video and variant); with the `video` clip and `job.render`, measured
+    again at the output size. Writes `job.out` and returns the metrics."""
+    i = job.input
+    return _evaluate(
+        i("frames"),
+        i("result"),
+        i("flow"),
+        i("style"),
+        i("segment"),
+        job.out,
+        job.params,
+        job.options.get("about"),
+        i("stylize"),
+        job.options.get("flow_method", ""),
+        i("video"),
+        job.render,
+    )
+
+
+def _evaluate(
     frames_path: str | Path,
     result_path: str | Path,
     flow_path: str | Path,

@@ -69,8 +69,9 @@ def _wrap(text: str, width: int) -> list[str]:
     return [*lines, line] if line else lines
 
 
-def figure(rows: list[FigureRow], frames: list[int], title: str, out: str | Path) -> None:
-    """Build one figure from resolved rows, a row of cells per row and a column per frame."""
+def figure(rows: list[FigureRow], indices: list[int], title: str, out: str | Path) -> None:
+    """Build one figure from resolved rows, a row of cells per row and a column per frame index
+    (negative: from the end)."""
     built = []
     n_frames = None
     for row in rows:
@@ -78,7 +79,7 @@ def figure(rows: list[FigureRow], frames: list[int], title: str, out: str | Path
         if kind == "frames":
             with Frames(row.path, stage=None) as fr:
                 n_frames = n_frames or len(fr)
-                cells = [fr[_index(t, len(fr))] for t in frames]
+                cells = [fr[_index(t, len(fr))] for t in indices]
         elif kind == "segments":
             from pvst.stages.segment import Segmentation
 
@@ -88,14 +89,14 @@ def figure(rows: list[FigureRow], frames: list[int], title: str, out: str | Path
                     segmentation.overlay(
                         fr[_index(t, len(fr))], seg.labels(_index(t, len(fr))), colours
                     )
-                    for t in frames
+                    for t in indices
                 ]
         elif kind == "style":
-            cells = [media.read_image(row.path)] + [None] * (len(frames) - 1)
+            cells = [media.read_image(row.path)] + [None] * (len(indices) - 1)
         else:
             raise ValueError(f"unknown figure row kind {kind!r}")
         built.append((row.label, cells))
-    columns = [f"frame {_index(t, n_frames or 1)}" for t in frames]
+    columns = [f"frame {_index(t, n_frames or 1)}" for t in indices]
     media.write_image(out, grid(built, columns, title))
     log.info("wrote %s", out)
 

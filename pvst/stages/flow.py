@@ -25,9 +25,10 @@ from pvst.errors import ArtifactError
 from pvst.logs import progress
 from pvst.params import FlowCuts, FlowParams
 from pvst.pipeline import store
+from pvst.pipeline.job import Job
 from pvst.pipeline.plan import recorded
 from pvst.stages.frames import Frames
-from pvst.stages.parts import open_parts, part_range
+from pvst.stages.parts import open_parts, part_range, run_parted
 
 log = logging.getLogger(__name__)
 STAGE = "flow"
@@ -70,7 +71,7 @@ def _to_u8(mask: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(mask * 255), 0, 255).astype(np.uint8)
 
 
-def compute_part(
+def _compute_part(
     frames_path: str | Path,
     out: str | Path,
     params: FlowParams,
@@ -165,7 +166,7 @@ def detect_cuts(stats: dict[str, np.ndarray], cuts: FlowCuts) -> list[int]:
     ]
 
 
-def merge(
+def _merge(
     frames_path: str | Path,
     parts: list[str | Path],
     out: str | Path,
@@ -209,6 +210,12 @@ def merge(
             f.close()
     log.info("wrote %s: %d frames, scene cuts at %s", out, n, cuts or "none")
     return cuts
+
+
+def run(job: Job) -> tuple[int, int] | list[int]:
+    """The stage: flow pairs, consistency masks and scene cuts of `job.inputs["frames"]`; one
+    part (the frames range it computed), the merge (the scene cuts), or both in turn."""
+    return run_parted(job, _compute_part, _merge)
 
 
 class FlowSet(store.OpenArtifact):

@@ -14,6 +14,7 @@ from pvst.errors import ArtifactError, MediaError
 from pvst.logs import progress
 from pvst.params import FramesParams
 from pvst.pipeline import store
+from pvst.pipeline.job import Job
 from pvst.pipeline.plan import recorded
 
 log = logging.getLogger(__name__)
@@ -23,11 +24,14 @@ STAGE = "frames"
 SHORT_DECODE = 2
 
 
-def extract(video_file: str | Path, out: str | Path, params: FramesParams, key: str = "") -> int:
-    """Decode `video_file` per `params` (size, upscale, start, max_frames, step) into `out`.
+def run(job: Job) -> int:
+    """The stage: decode the clip `job.inputs["video"]` per the frames section (size, upscale,
+    start, max_frames, step) into `job.out`; returns the number of frames written."""
+    return _extract(job.inputs["video"], job.out, job.params, job.key)
 
-    Returns the number of frames written. Nothing is left at `out` if anything fails.
-    """
+
+def _extract(video_file: str | Path, out: str | Path, params: FramesParams, key: str) -> int:
+    """Decode `video_file` into `out`. Nothing is left at `out` if anything fails."""
     info = media.probe(video_file)
     timing = media.timing(video_file)
     src_w, src_h = info.display_size

@@ -17,9 +17,10 @@ from pvst import matting
 from pvst.logs import progress
 from pvst.params import LaplacianParams
 from pvst.pipeline import store
+from pvst.pipeline.job import Job
 from pvst.pipeline.plan import recorded
 from pvst.stages.frames import Frames
-from pvst.stages.parts import open_parts, part_range
+from pvst.stages.parts import open_parts, part_range, run_parted
 
 log = logging.getLogger(__name__)
 STAGE = "laplacian"
@@ -30,7 +31,7 @@ def _name(t: int) -> str:
     return f"L/{t:06d}"
 
 
-def compute_part(
+def _compute_part(
     frames_path: str | Path,
     out: str | Path,
     params: LaplacianParams,
@@ -62,7 +63,7 @@ def compute_part(
     return t0, t1
 
 
-def merge(
+def _merge(
     frames_path: str | Path,
     parts: list[str | Path],
     out: str | Path,
@@ -84,6 +85,12 @@ def merge(
         for part in opened:
             part.close()
     log.info("wrote %s: %d Laplacians of %d×%d", out, n, *size)
+
+
+def run(job: Job) -> tuple[int, int] | None:
+    """The stage: the Matting Laplacian of every frame of `job.inputs["frames"]`; one part (the
+    frames range it computed), the merge, or both in turn."""
+    return run_parted(job, _compute_part, _merge)
 
 
 class Laplacians(store.OpenArtifact):

@@ -22,10 +22,10 @@ import numpy as np
 import torch
 
 from pvst import losses, matting, media, regions, render, segmentation, stylize
-from pvst.device import pick_device, set_numerics
+from pvst.device import pick_device, set_cpu_threads, set_numerics
 from pvst.logs import progress
-from pvst.params import StylizeParams
 from pvst.pipeline import store
+from pvst.pipeline.job import Job
 from pvst.pipeline.plan import recorded
 from pvst.stages.flow import FlowSet
 from pvst.stages.frames import Frames
@@ -47,20 +47,14 @@ def refine_size(source_size: tuple[int, int], max_size: int) -> tuple[int, int]:
     return render.output_size(w, h, "source" if max(w, h) <= max_size else max_size)
 
 
-def run(
-    result_path: str | Path,
-    frames_path: str | Path,
-    flow_path: str | Path,
-    segment_path: str | Path,
-    style_path: str | Path,
-    clip: str | Path,
-    out: str | Path,
-    params: StylizeParams,
-    key: str = "",
-    stop_after: int | None = None,
-) -> int:
-    """Refine every frame of a result; returns the number refined now (not resumed).
+def run(job: Job, *, stop_after: int | None = None) -> int:
+    """The stage: refine every frame of a `result` (the optimised frames of `frames`) at the
+    output size of the `video` clip; returns the number refined now (not resumed).
     `stop_after` exists for tests of resuming (the run stops as if killed)."""
+    roles = ("result", "frames", "flow", "segment", "style", "video")
+    result_path, frames_path, flow_path, segment_path, style_path, clip = map(job.inputs.get, roles)
+    out, params, key = job.out, job.params, job.key
+    set_cpu_threads(job.threads or params.threads)
     from pvst.vgg import load_vgg19
 
     started = time.perf_counter()

@@ -18,8 +18,8 @@ import numpy as np
 
 from pvst import labelling, media, segmentation
 from pvst.errors import ArtifactError
-from pvst.params import SegmentationParams
 from pvst.pipeline import store
+from pvst.pipeline.job import Job
 from pvst.pipeline.plan import recorded
 from pvst.regions import apply_fallbacks, apply_matches, masks
 from pvst.stages.flow import FlowSet
@@ -37,15 +37,11 @@ def style_at_working_size(style_path: str | Path, frame_size: tuple[int, int]) -
     return media.resize_long_side(style, max(frame_size))
 
 
-def run(
-    frames_path: str | Path,
-    flow_path: str | Path,
-    style_path: str | Path,
-    out: str | Path,
-    params: SegmentationParams,
-    key: str = "",
-) -> dict:
-    """Segment every frame and the style photo; returns the fallbacks applied."""
+def run(job: Job) -> dict:
+    """The stage: label every frame of `frames` (its `flow` keeps the labels steady) and the
+    `style` photo by the segmentation section's method; returns the fallbacks applied."""
+    frames_path, flow_path, style_path = (job.inputs[r] for r in ("frames", "flow", "style"))
+    out, params, key = job.out, job.params, job.key
     method = params.method
     with Frames(frames_path) as frames, FlowSet(flow_path) as flows:
         n, size = len(frames), frames.size

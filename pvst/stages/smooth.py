@@ -7,15 +7,14 @@ import contextlib
 import json
 import logging
 import time
-from pathlib import Path
 
 import numpy as np
 
 from pvst import stylize
 from pvst.errors import PvstError
 from pvst.logs import progress
-from pvst.params import StylizePostprocess
 from pvst.pipeline import store
+from pvst.pipeline.job import Job
 from pvst.pipeline.plan import recorded
 from pvst.stages.frames import Frames
 from pvst.stages.laplacian import Laplacians
@@ -24,16 +23,11 @@ log = logging.getLogger(__name__)
 STAGE = "smooth"
 
 
-def run(
-    stylize_path: str | Path,
-    frames_path: str | Path,
-    laplacian_path: str | Path | None,
-    out: str | Path,
-    params: StylizePostprocess,
-    key: str = "",
-) -> None:
-    """Smooth every stylized frame (a closed-form solve starts from the previous frame's
-    result, except at scene cuts)."""
+def run(job: Job) -> None:
+    """The stage: smooth every frame of `stylize` by stylize.postprocess (a closed-form solve,
+    with the frames' `laplacian`, starts from the previous frame's result, except at cuts)."""
+    stylize_path, frames_path = job.inputs["stylize"], job.inputs["frames"]
+    laplacian_path, out, params, key = job.input("laplacian"), job.out, job.params, job.key
     if params.method == "closed_form" and not laplacian_path:
         raise PvstError("postprocess closed_form needs the frames' Laplacians")
     started = time.perf_counter()

@@ -28,10 +28,11 @@ import torch
 
 from pvst import colour, losses, matting, regions, segmentation, stylize
 from pvst.atomic import atomic_path
-from pvst.device import pick_device, set_numerics
+from pvst.device import pick_device, set_cpu_threads, set_numerics
 from pvst.logs import progress
 from pvst.params import StylizeParams
 from pvst.pipeline import store
+from pvst.pipeline.job import Job
 from pvst.pipeline.plan import recorded
 from pvst.stages import segment as segment_stage
 from pvst.stages.flow import FlowSet
@@ -95,31 +96,54 @@ class Checkpoints:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def run(
-    frames_path: str | Path,
-    flow_path: str | Path,
-    laplacian_path: str | Path | None,
-    segment_path: str | Path,
-    style_path: str | Path,
-    out: str | Path,
-    params: StylizeParams,
-    key: str = "",
-    stop_after: int | None = None,
-    part: tuple[int, int] | None = None,
-) -> dict:
-    """Stylize every frame, or with `part` (i, n), 0-based, the shots of part i of n; returns
-    a summary.
+def run(job: Job, *, stop_after: int | None = None) -> dict:
+    """The stage: stylize every frame of `frames` with the `style` photo (its regions from
+    `segment`, its temporal terms from `flow`, its photorealism from `laplacian` when λ > 0);
+    or the shots of `job.part` only; or merge the parts of `job.merge`. Returns a summary of
+    the frames stylized now (empty for a merge).
 
     The artifact records the parameters that decide its frames (not execution settings such
     as the device). `stop_after` (frames) exists for tests of resuming: the run stops as if
     killed after that many newly finished frames."""
+    set_cpu_threads(job.threads or job.params.threads)
+    if job.merge:
+        inputs = {r: job.inputs.get(r, "") for r in INPUTS}
+        _merge(list(job.merge), job.out, job.params, job.key, inputs)
+        return {}
+    paths = [job.input(r) for r in INPUTS]
+    summary = _stylize(*paths, job.out, job.params, job.key, stop_after, job.part)
+    log.info(
+        "stylized %d frames (%d resumed), %d evaluations, %.1f s; redone after NaN: %s",
+        summary["stylized"],
+        summary["resumed"],
+        summary["evaluations"],
+        summary["seconds"],
+        summary["retried"] or "none",
+    )
+    return summary
+
+
+def _stylize(
+    frames_path: str,
+    flow_path: str,
+    laplacian_path: str | None,
+    segment_path: str,
+    style_path: str,
+    out: str,
+    params: StylizeParams,
+    key: str,
+    stop_after: int | None,
+    part: tuple[int, int] | None,
+) -> dict:
+    """Stylize the frames of the clip, or with `part` (i, n), 0-based, the shots of part i of
+    n."""
     record = recorded(STAGE, params)
     device = pick_device(params.device)
     set_numerics(params.tf32)
     torch.manual_seed(params.seed)
     passes = max(1, params.multipass.passes)
     ckpt = Checkpoints(out, key, record)
-    summary = {"frames": 0, "evaluations": 0, "seconds": 0.0, "retried": [], "resumed": 0}
+    summary = {"stylized": 0, "evaluations": 0, "seconds": 0.0, "retried": [], "resumed": 0}
     paths = (frames_path, flow_path, laplacian_path, segment_path, style_path)
     inputs = {role: str(path or "") for role, path in zip(INPUTS, paths, strict=True)}
     with (
@@ -188,7 +212,7 @@ def run(
 
 def _count(summary: dict, t: int, p: int, passes: int, res: stylize.StylizedFrame) -> None:
     """Add a newly stylized frame to the run's summary (and log the optimisation's effort)."""
-    summary["frames"] += 1
+    summary["stylized"] += 1
     summary["evaluations"] += res.evaluations
     summary["seconds"] += res.seconds
     if res.retried:
@@ -513,7 +537,7 @@ def _write(
     )
 
 
-def merge(
+def _merge(
     parts: list[str | Path], out: str | Path, params: StylizeParams, key: str, inputs: dict
 ) -> None:
     """Join part artifacts (each whole shots) into the stylize artifact, in frame order."""

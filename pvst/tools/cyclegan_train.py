@@ -29,6 +29,7 @@ from pvst.errors import PvstError
 from pvst.logs import progress
 from pvst.params import CycleganTrainParams
 from pvst.pipeline import config
+from pvst.tools import DEFAULT_CONFIG, arg, arguments, command, given_options
 
 log = logging.getLogger(__name__)
 
@@ -343,3 +344,35 @@ def train(
     trainer = Trainer(a, b, out, p, device)
     trainer.load()
     return trainer.run()
+
+
+def _training_options(p) -> None:
+    """One option per setting of the schema's cyclegan_train section, its default shown."""
+    train_schema = config.schema()["properties"]["cyclegan_train"]["properties"]
+    types = {"integer": int, "number": float}
+    for name, value in config.defaults("cyclegan_train").items():
+        kinds = train_schema[name].get("type", "string")
+        kinds = [kinds] if isinstance(kinds, str) else kinds
+        kind = next((types[k] for k in kinds if k in types), str)
+        what = train_schema[name].get("description", name.replace("_", " ")).rstrip(".")
+        p.add_argument(f"--{name.replace('_', '-')}", type=kind, help=f"{what} (default {value})")
+
+
+@command("cyclegan-train")
+@arg("a", help="domain A: a folder of images, or a frames artifact (.h5)")
+@arg("b", help="domain B: a folder of images")
+@arg("--out", required=True, help="folder for checkpoints, losses and samples")
+@arg("--config", help=f"take cyclegan_train from here (default {DEFAULT_CONFIG}, if present)")
+@arguments(_training_options)
+def train_command(args) -> None:
+    # the configuration's cyclegan_train section (when there is a configuration), then options
+    path = Path(args.config or DEFAULT_CONFIG)
+    base = config.load(path)["cyclegan_train"] if args.config or path.is_file() else {}
+    given = {k: getattr(args, k, None) for k in config.defaults("cyclegan_train")}
+    history = train(args.a, args.b, args.out, {**base, **given_options(given)})
+    if history:
+        log.info(
+            "trained %d steps; last: %s",
+            len(history),
+            {k: round(v, 4) for k, v in history[-1].items() if isinstance(v, float)},
+        )
