@@ -19,6 +19,12 @@ ASSEMBLE = AssembleParams.of({**config.defaults("assemble"), "preset": "ultrafas
 RENDER = RenderParams.of(config.defaults("render"))
 
 
+def assemble_clip(result, frames_path, clip, out, style=None, **options) -> int:
+    """The assemble product of a result, rendered at the output size from its clip."""
+    inputs = {"art": result, "frames": frames_path, "video": clip, "style": style}
+    return assemble.run(Job("assemble", ASSEMBLE, inputs, out, render=RENDER, options=options))
+
+
 def stream_seconds(path, stream: str) -> float:
     """How long stream `a` or `v` of a file plays."""
     return media.timing(path, stream).duration
@@ -147,34 +153,14 @@ def test_source_frames_at_full_size_are_the_frames_the_optimisation_saw(tmp_path
 def test_clip_comes_back_at_its_size_with_its_sound(tmp_path, sound_clip):
     art, res = result_of(tmp_path, sound_clip, change=warm)
     out = tmp_path / "out.mp4"
-    assert (
-        assemble.run(
-            Job(
-                "assemble",
-                ASSEMBLE,
-                {"art": res, "frames": art, "video": sound_clip},
-                out,
-                render=RENDER,
-            )
-        )
-        == 24
-    )
+    assert assemble_clip(res, art, sound_clip, out) == 24
     info = media.probe(out)
     assert (info.width, info.height, info.fps) == (128, 54, 25.0)
     assert info.audio == ("aac",)
     assert stream_seconds(out, "a") == pytest.approx(stream_seconds(sound_clip, "a"), abs=0.04)
     assert stream_seconds(out, "v") == pytest.approx(0.96, abs=0.04)
     sbs = tmp_path / "sbs.mp4"
-    assemble.run(
-        Job(
-            "assemble",
-            ASSEMBLE,
-            {"art": res, "frames": art, "style": None, "video": sound_clip},
-            sbs,
-            options={"side_by_side": True, "caption": "x"},
-            render=RENDER,
-        )
-    )
+    assemble_clip(res, art, sound_clip, sbs, side_by_side=True, caption="x")
     info = media.probe(sbs)
     assert (info.width, info.height, info.audio) == (256, 54, ("aac",))
 
@@ -188,15 +174,7 @@ def test_a_part_of_the_clip_keeps_the_sound_under_its_frames(tmp_path, sound_cli
     sound = source.soundtrack()
     assert (sound.start, sound.duration) == pytest.approx((0.16, 0.64))
     out = tmp_path / "part.mp4"
-    assemble.run(
-        Job(
-            "assemble",
-            ASSEMBLE,
-            {"art": res, "frames": art, "video": sound_clip},
-            out,
-            render=RENDER,
-        )
-    )
+    assemble_clip(res, art, sound_clip, out)
     assert media.probe(out).fps == 12.5
     assert stream_seconds(out, "v") == pytest.approx(0.64, abs=0.04)
     assert stream_seconds(out, "a") == pytest.approx(0.64, abs=0.04)
@@ -222,9 +200,7 @@ def test_sound_that_mp4_cannot_hold_is_reencoded(tmp_path, bikes_file):
     assert media.probe(clip).audio == ("pcm_s16le",)
     art, res = result_of(tmp_path, clip)
     out = tmp_path / "pcm.mp4"
-    assemble.run(
-        Job("assemble", ASSEMBLE, {"art": res, "frames": art, "video": clip}, out, render=RENDER)
-    )
+    assemble_clip(res, art, clip, out)
     assert media.probe(out).audio == ("aac",)
 
 
@@ -244,11 +220,7 @@ def test_a_clip_without_sound_and_of_odd_size(tmp_path, bikes_file, caplog):
     art, res = result_of(tmp_path, clip)
     out = tmp_path / "odd_out.mp4"
     with caplog.at_level("INFO", logger="pvst.stages.render"):
-        assemble.run(
-            Job(
-                "assemble", ASSEMBLE, {"art": res, "frames": art, "video": clip}, out, render=RENDER
-            )
-        )
+        assemble_clip(res, art, clip, out)
     info = media.probe(out)
     assert (info.width, info.height, info.audio) == (74, 42, ())
     assert "75×43: its last row and column are left out" in caplog.text
@@ -280,14 +252,10 @@ def test_a_variable_frame_rate_clip_keeps_its_duration(tmp_path, bikes_file):
         n = len(fr)
     assert abs(n - 16) <= 1
     out = tmp_path / "vfr_out.mp4"
-    assemble.run(
-        Job("assemble", ASSEMBLE, {"art": res, "frames": art, "video": clip}, out, render=RENDER)
-    )
+    assemble_clip(res, art, clip, out)
     assert stream_seconds(out, "v") == pytest.approx(0.84, abs=1 / timing.fps)
     gif = tmp_path / "vfr.gif"
-    assemble.run(
-        Job("assemble", ASSEMBLE, {"art": res, "frames": art, "video": clip}, gif, render=RENDER)
-    )
+    assemble_clip(res, art, clip, gif)
     assert gif.read_bytes()[:6] == b"GIF89a"
 
 

@@ -414,10 +414,10 @@ def test_an_interrupted_run_resumes_to_the_same_frames(clip_artifacts, tmp_path)
     run_stage(clip_artifacts, whole)
     resumed = tmp_path / "resumed.h5"
     first = run_stage(clip_artifacts, resumed, stop_after=3)  # "killed" after three frames
-    assert first["frames"] == 3 and not resumed.exists()
+    assert first["stylized"] == 3 and not resumed.exists()
     assert stylize_stage.partial_dir(resumed).is_dir()
     second = run_stage(clip_artifacts, resumed)
-    assert second["resumed"] == 3 and second["frames"] == 5
+    assert second["resumed"] == 3 and second["stylized"] == 5
     with Frames(whole, stage="stylize") as a, Frames(resumed, stage="stylize") as b:
         np.testing.assert_array_equal(a[:], b[:])
 
