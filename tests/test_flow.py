@@ -140,6 +140,29 @@ def test_long_term_weights_closest_first():
     np.testing.assert_allclose(w4, [0.0, 0.0, 0.0, 1.0])
 
 
+def test_one_run_computes_every_part_in_turn_to_the_same_artifact(tmp_path):
+    """A flow job without a part or parts to merge (`pvst flow --video V`, one process) runs
+    the section's `chunks` parts in turn and merges them: the same pairs, masks and cuts as
+    separate part jobs, and no part file left behind."""
+    rocket = media.resize_image(media.read_image(samples.source("styles/rocket.jpg")), (240, 160))
+    frames = pan(rocket, 7)
+    params = FlowParams.of({**config.defaults("flow"), "method": "dis", "chunks": 3})
+    (tmp_path / "parts").mkdir()
+    parted, cuts = run_stage(tmp_path / "parts", frames, params, parts=3)
+    save(tmp_path / "frames.h5", frames, fps=25)
+    out = tmp_path / "flow.h5"
+    assert flow_stage.run(Job("flow", params, {"frames": tmp_path / "frames.h5"}, out)) == cuts
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["flow.h5", "frames.h5", "parts"]
+    with flow_stage.FlowSet(parted) as a, flow_stage.FlowSet(out) as b:
+        assert a.cuts == b.cuts
+        for t in range(1, 7):
+            pairs = zip(
+                a.backward(t, 1) + a.forward(t), b.backward(t, 1) + b.forward(t), strict=True
+            )
+            for x, y in pairs:
+                np.testing.assert_array_equal(x, y)
+
+
 def test_torch_and_numpy_warps_agree():
     rng = np.random.default_rng(0)
     img = rng.random((37, 53, 3)).astype(np.float32)

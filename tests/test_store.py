@@ -189,3 +189,41 @@ def test_a_part_holds_its_own_span_of_frames(tmp_path):
         store.write_array(f, "frames", np.zeros((3, 6, 8, 3), np.uint8))
         store.set_attrs(f, count=10, t0=2, t1=5, size=(8, 6))
     store.open_artifact(path, "stylize-part").close()
+
+
+def test_results_of_two_versions_compare_by_contents_not_by_the_time_they_were_made(tmp_path):
+    """benchmarks/compare_results.py (the check of a refactoring against `make demo` before it):
+    artifacts made at other times are the same; a changed value, attribute or video is not."""
+    import importlib.util
+    from pathlib import Path
+
+    from pvst.stages.frames import save
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "compare_results.py"
+    spec = importlib.util.spec_from_file_location("compare_results", path)
+    compare_results = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(compare_results)
+
+    frames = np.arange(2 * 6 * 8 * 3, dtype=np.uint8).reshape(2, 6, 8, 3)
+    for side, created in (("a", "2026-01-01T00:00:00"), ("b", "2026-06-01T12:00:00")):
+        (tmp_path / side / "logs").mkdir(parents=True)
+        save(tmp_path / side / "frames.h5", frames, fps=25)
+        with h5py.File(tmp_path / side / "frames.h5", "r+") as f:
+            f.attrs["created"] = created
+        (tmp_path / side / "clip.mp4").write_bytes(b"same video")
+        (tmp_path / side / "logs" / "x.log").write_text(side)  # logs are not results
+    lines = compare_results.compare(tmp_path / "a", tmp_path / "b")
+    assert lines == [
+        "same    clip.mp4: identical bytes",
+        "same    frames.h5: identical contents (bytes differ: time of making)",
+    ]
+    with h5py.File(tmp_path / "b" / "frames.h5", "r+") as f:
+        f["frames"][0, 0, 0, 0] = 255
+        f.attrs["fps"] = 30.0
+    (tmp_path / "b" / "clip.mp4").write_bytes(b"another video")
+    (tmp_path / "b" / "extra.png").write_bytes(b"")
+    lines = compare_results.compare(tmp_path / "a", tmp_path / "b")
+    assert lines[0] == f"DIFFERS extra.png: only in {tmp_path / 'b'}"
+    assert lines[1] == "DIFFERS clip.mp4: bytes"
+    assert lines[2].startswith("DIFFERS frames.h5:")
+    assert lines[2] == "DIFFERS frames.h5: /@fps; frames: values"

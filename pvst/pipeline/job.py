@@ -34,8 +34,8 @@ class Job:
 
     stage: str
     params: Frozen
-    inputs: Mapping[str, str] = field(default_factory=dict)
-    out: str = ""
+    inputs: Mapping[str, str | Path] = field(default_factory=dict)
+    out: str | Path = ""
     key: str = ""
     part: tuple[int, int] | None = None
     merge: tuple[str, ...] = ()
@@ -43,7 +43,7 @@ class Job:
     render: RenderParams | None = None
     options: Mapping[str, Any] = field(default_factory=dict)
 
-    def input(self, role: str) -> str | None:
+    def input(self, role: str) -> str | Path | None:
         """The file of an input role, or None where this job has none (an optional input)."""
         return self.inputs.get(role) or None
 
