@@ -30,6 +30,16 @@ def ffmpeg(*args: str) -> None:
     )
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _fingerprints_outside_the_checkout(tmp_path_factory):
+    """A plan made in the tests' own process remembers its files' hashes under the working
+    directory's results/ (the checkout's); the tests' hashes go to a temporary folder."""
+    from pvst.pipeline import fingerprint
+
+    fingerprint.CACHE = tmp_path_factory.mktemp("fingerprints") / "fingerprints.json"
+    fingerprint._cache = None
+
+
 @pytest.fixture(scope="session")
 def bikes_file() -> Path:
     return samples.source("bikes.mp4")
