@@ -97,7 +97,7 @@ def run_stage(stage: str, args) -> None:
         merge=tuple(getattr(args, "merge", None) or ()),
         threads=getattr(args, "threads", None),
     )
-    driver = importlib.import_module(f"pvst.stages.{STAGES[stage].driver or stage}")
+    driver = importlib.import_module(f"pvst.stages.{stage}")
     driver.run(job)
 
 
@@ -118,9 +118,9 @@ def evaluate(args) -> None:
 
     if args.params is not None:
         metrics_roles = ("frames", "result", "flow", "style")
-        given = dict(args.inputs or [])
-        section, inputs, out = explicit(
-            "evaluate", "evaluate", lambda _: metrics_roles, args.params, given, args.out
+        inputs, out = dict(args.inputs or []), args.out
+        section = explicit(
+            "evaluate", "evaluate", lambda _: metrics_roles, args.params, inputs, out
         )
         raw = args.render
         render = validated_section("render", raw) if raw else config.defaults("render")
@@ -218,15 +218,19 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
         p = add(name, spec.help)
         add_stage_arguments(p, name)
         p.set_defaults(func=functools.partial(run_stage, name))
-    for name, (module, text) in {**{n: (None, t) for n, t in PRODUCTS.items()}, **TOOLS}.items():
-        p = add(name, text)
-        if name != chosen:
-            continue
-        if module:
-            importlib.import_module(f"pvst.tools.{module}")
+
+    def handled(p: argparse.ArgumentParser, name: str) -> None:
         for add_arguments in HANDLERS[name].pvst_arguments:
             add_arguments(p)
         p.set_defaults(func=HANDLERS[name])
+
+    for name, text in PRODUCTS.items():
+        handled(add(name, text), name)
+    for name, (module, text) in TOOLS.items():
+        p = add(name, text)
+        if name == chosen:
+            importlib.import_module(f"pvst.tools.{module}")
+            handled(p, name)
     return parser
 
 

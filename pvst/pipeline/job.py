@@ -53,9 +53,6 @@ def stage_job(
     section: dict,
     inputs: Mapping[str, str | Path],
     out: str | Path,
-    *,
-    part: tuple[int, int] | None = None,
-    merge: tuple[str | Path, ...] = (),
 ) -> Job:
     """The job of a stage of the plan with these parameters and files; its key is computed from
     the files, and an output named after another key is refused."""
@@ -69,7 +66,7 @@ def stage_job(
             f"key {key} (the configuration changed since the path was planned?)"
         )
     params = record(STAGES[stage].section, section)
-    return Job(stage, params, inputs, out, key, part, tuple(map(str, merge)))
+    return Job(stage, params, inputs, out, key)
 
 
 def validated_section(section: str, raw: str, source: str = "--params") -> dict:
@@ -108,16 +105,16 @@ def explicit(
     raw: str,
     inputs: dict[str, str],
     out: str | None,
-) -> tuple[dict, dict[str, str], str]:
-    """Parameters, inputs and output as given on the command line (`--params`, `--in`,
-    `--out`), the parameters checked and every input role the command needs present."""
+) -> dict:
+    """The parameters given on the command line (`--params`), checked, once every input role
+    they need (`--in`) and the output (`--out`) are given too."""
     params = validated_section(section, raw)
     missing = [r for r in roles(params) if r not in inputs]
     if missing:
         raise PvstError(f"pvst {command}: missing --in {'/'.join(missing)}=PATH")
     if not out:
         raise PvstError(f"pvst {command}: --out is required with --params")
-    return params, inputs, out
+    return params
 
 
 def planned_job(plan: Plan, stage: str, video: str, variant: str, out: str | None = None) -> Job:
@@ -144,6 +141,6 @@ def planned_job(plan: Plan, stage: str, video: str, variant: str, out: str | Non
 def given_job(stage: str, raw: str, inputs: dict[str, str], out: str | None) -> Job:
     """The job of a stage from `--params JSON`, `--in ROLE=PATH` and `--out PATH`."""
     spec = STAGES[stage]
-    params, inputs, out = explicit(stage, spec.section, spec.roles, raw, inputs, out)
+    params = explicit(stage, spec.section, spec.roles, raw, inputs, out)
     ensure_inputs(inputs)
     return stage_job(stage, params, inputs, out)

@@ -55,7 +55,7 @@ PLOTS = {
 @dataclass(frozen=True)
 class Stage:
     """A pipeline stage: the config section it reads, its inputs in key order, its version,
-    and its command (`pvst STAGE`, which runs `run(job)` of the driver pvst/stages/DRIVER.py).
+    and its command (`pvst STAGE`, which runs `run(job)` of the driver pvst/stages/STAGE.py).
 
     `execution` (the schema's `x-execution` marks in its section, and `unkeyed`) names keys
     that change how a stage runs but not what it makes (left out of its key); `choice` names
@@ -73,7 +73,6 @@ class Stage:
     elsewhere: tuple[str, ...] = ()  # keys of the section that another stage reads
     optional: dict = field(default_factory=dict)  # role -> predicate(params): needed?
     help: str = ""  # what `pvst STAGE` does, for --help
-    driver: str = ""  # the module under pvst/stages (default: the stage's name)
     parted: bool = False  # computed in `chunks` parts (--part I/N, --merge PART…)
     threads: str = ""  # what --threads sets (no --threads option when empty)
 

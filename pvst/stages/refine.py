@@ -51,11 +51,12 @@ def run(job: Job, *, stop_after: int | None = None) -> int:
     """The stage: refine every frame of a `result` (the optimised frames of `frames`) at the
     output size of the `video` clip; returns the number refined now (not resumed).
     `stop_after` exists for tests of resuming (the run stops as if killed)."""
+    from pvst.vgg import load_vgg19
+
     roles = ("result", "frames", "flow", "segment", "style", "video")
     result_path, frames_path, flow_path, segment_path, style_path, clip = map(job.inputs.get, roles)
     out, params, key = job.out, job.params, job.key
     set_cpu_threads(job.threads or params.threads)
-    from pvst.vgg import load_vgg19
 
     started = time.perf_counter()
     record = recorded(STAGE, params)

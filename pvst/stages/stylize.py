@@ -106,12 +106,11 @@ def run(job: Job, *, stop_after: int | None = None) -> dict:
     as the device). `stop_after` (frames) exists for tests of resuming: the run stops as if
     killed after that many newly finished frames."""
     set_cpu_threads(job.threads or job.params.threads)
+    inputs = {r: str(job.input(r) or "") for r in INPUTS}  # as the artifact records them
     if job.merge:
-        inputs = {r: job.inputs.get(r, "") for r in INPUTS}
         _merge(list(job.merge), job.out, job.params, job.key, inputs)
         return {}
-    paths = [job.input(r) for r in INPUTS]
-    summary = _stylize(*paths, job.out, job.params, job.key, stop_after, job.part)
+    summary = _stylize(inputs, job.out, job.params, job.key, stop_after, job.part)
     log.info(
         "stylized %d frames (%d resumed), %d evaluations, %.1f s; redone after NaN: %s",
         summary["stylized"],
@@ -124,11 +123,7 @@ def run(job: Job, *, stop_after: int | None = None) -> dict:
 
 
 def _stylize(
-    frames_path: str,
-    flow_path: str,
-    laplacian_path: str | None,
-    segment_path: str,
-    style_path: str,
+    inputs: dict[str, str],
     out: str,
     params: StylizeParams,
     key: str,
@@ -136,7 +131,8 @@ def _stylize(
     part: tuple[int, int] | None,
 ) -> dict:
     """Stylize the frames of the clip, or with `part` (i, n), 0-based, the shots of part i of
-    n."""
+    n; `inputs` holds a file for every role of INPUTS ("" for an unused laplacian)."""
+    frames_path, flow_path, laplacian_path, segment_path, style_path = map(inputs.get, INPUTS)
     record = recorded(STAGE, params)
     device = pick_device(params.device)
     set_numerics(params.tf32)
@@ -144,8 +140,6 @@ def _stylize(
     passes = max(1, params.multipass.passes)
     ckpt = Checkpoints(out, key, record)
     summary = {"stylized": 0, "evaluations": 0, "seconds": 0.0, "retried": [], "resumed": 0}
-    paths = (frames_path, flow_path, laplacian_path, segment_path, style_path)
-    inputs = {role: str(path or "") for role, path in zip(INPUTS, paths, strict=True)}
     with (
         Frames(frames_path) as frames,
         FlowSet(flow_path) as flows,
