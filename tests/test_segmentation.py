@@ -1,4 +1,7 @@
+import importlib.util
+import json
 import logging
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -409,3 +412,65 @@ def test_regions_without_a_counterpart_take_the_whole_photo(rocket, caplog):
     assert regions.masks()[k][80:].mean() > 0.9
     strict = {**params, "auto": {**params["auto"], "match": {"area_ratio": 0, "margin": -2}}}
     assert segment_image(content, style, SegmentationParams.of(strict)).whole is None
+
+
+MATCH = {**config.defaults("segmentation"), "method": "match"}
+
+
+@pytest.mark.parametrize("photo", ["styles/rocket.jpg", "styles/astronaut.png"])
+def test_match_regions_carry_the_photos_regions_through_a_colour_cast(photo):
+    # The content is the style photo itself under a strong colour cast: matched by what
+    # things are, every pixel should take the label of the same pixel in the photo.
+    image = media.resize_image(media.read_image(samples.source(photo)), (128, 128))
+    cast = np.clip(image[..., ::-1] * np.array([0.5, 0.7, 1.2]) + [0, 10, 30], 0, 255)
+    regions = segment_image(cast.astype(np.uint8), image, SegmentationParams.of(MATCH))
+    assert len(regions.names) >= 2  # the photo has regions to carry
+    assert np.mean(regions.labels == regions.style_labels) > 0.9  # measured 0.966 and 0.969
+
+
+def test_match_regions_of_one_kind_of_content_are_one_region(caplog):
+    # A photo of one texture (grass) has nothing to separate: one region, as `none` gives.
+    skimage = importlib.util.find_spec("skimage").submodule_search_locations[0]
+    grass = media.resize_image(media.read_image(Path(skimage) / "data" / "grass.png"), (160, 160))
+    rocket = media.resize_image(media.read_image(samples.source("styles/rocket.jpg")), (128, 96))
+    with caplog.at_level(logging.INFO):
+        regions = segment_image(rocket, grass, SegmentationParams.of(MATCH))
+    assert regions.names == ["all"]
+    assert not regions.labels.any() and not regions.style_labels.any()
+    assert "1 region(s)" in caplog.text
+
+
+def test_match_labels_are_deterministic():
+    image = media.resize_image(media.read_image(samples.source("styles/astronaut.png")), (96, 96))
+    style = media.resize_image(media.read_image(samples.source("styles/coffee.png")), (128, 96))
+    params = SegmentationParams.of(MATCH)
+    first, second = segment_image(image, style, params), segment_image(image, style, params)
+    assert len(first.names) >= 2
+    assert np.array_equal(first.labels, second.labels)
+    assert np.array_equal(first.style_labels, second.style_labels)
+
+
+def test_match_labels_are_stable_along_the_flow(clip, rocket_file, caplog):
+    d, _ = clip
+    jobs = {}
+    for name, stability in (("stable", MATCH["stability"]), ("free", 0)):
+        jobs[name] = d / f"match-{name}.h5"
+        with caplog.at_level(logging.INFO):
+            segment_stage.run(
+                Job(
+                    "segment",
+                    SegmentationParams.of({**MATCH, "stability": stability}),
+                    {"frames": d / "frames.h5", "flow": d / "flow.h5", "style": rocket_file},
+                    jobs[name],
+                )
+            )
+    assert "mean match similarity" in caplog.text
+    with segment_stage.Segmentation(jobs["stable"]) as seg:
+        assert seg.count == 40 and seg.attr("method") == "match"
+        assert len(seg.names) >= 2 and len(np.unique(seg.labels(20))) >= 2
+        stats = json.loads(seg.attr("region_stats"))
+        assert [r["label"] for r in stats] == list(range(len(seg.names)))
+        assert abs(sum(r["frames"] for r in stats) - 1) < 1e-6
+    stable = label_change(jobs["stable"], d / "flow.h5")
+    assert stable <= 0.005  # measured
+    assert stable <= label_change(jobs["free"], d / "flow.h5")

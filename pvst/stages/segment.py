@@ -5,7 +5,9 @@ photo resized to the frames' long side), with attributes `names` (what each labe
 `style_fractions`, and `fallbacks` (content labels the style lacks → the style label used
 instead, or −1 where the label is dropped from the style loss). Automatic regions also carry
 `matches` (each region's fit with its style counterpart) and `whole`: the label of the regions
-without a good counterpart, whose style side is the whole photo (−1: none).
+without a good counterpart, whose style side is the whole photo (−1: none). Matched regions
+(`match`) carry `region_stats`: each region's share of the frames and of the photo and the
+mean similarity of its matches.
 """
 
 from __future__ import annotations
@@ -90,6 +92,7 @@ def run(job: Job) -> dict:
             style_fractions=json.dumps({str(k): v for k, v in style_fractions.items()}),
             whole=-1 if whole is None else whole,
             matches=json.dumps([m.__dict__ for m in matches]),
+            region_stats=json.dumps(found.stats),
         )
     log.info(
         "wrote %s: labels %s in the frames, %s in the style photo",
