@@ -195,7 +195,7 @@ STAGES: dict[str, Stage] = {
         "segmentation",
         ("frames", "flow", "style"),
         choice="method",
-        alternatives=("auto", "masks", "semantic"),
+        alternatives=("auto", "masks", "semantic", "match"),
         files=("masks.content", "masks.style", "semantic.weights", "auto.vgg"),
         help="matched region labels for the frames and the style photo",
     ),
