@@ -26,6 +26,8 @@ ROWS = 2048  # rows of a similarity block: bounds the search's memory at any siz
 
 
 def _resize_long(image: np.ndarray, long: int) -> np.ndarray:
+    """Shrunk (area average) to `long` on the long side; media.resize_long_side also enlarges
+    and uses Lanczos, which the measured labels were not made with."""
     h, w = image.shape[:2]
     if max(h, w) <= long:
         return image
@@ -164,8 +166,6 @@ def style_descriptors(style: np.ndarray, fs: dict, p: SegmentationMatch) -> np.n
 
 def silhouette(x: np.ndarray, labels: np.ndarray, n: int, seed: int) -> float:
     """Mean silhouette of a sample of `n` points (−1 for a single cluster)."""
-    if len(np.unique(labels)) < 2:
-        return -1.0
     pick = np.random.default_rng(seed).choice(len(x), min(n, len(x)), replace=False)
     x, labels = x[pick], labels[pick]
     d = np.sqrt(np.maximum(((x[:, None] - x[None]) ** 2).sum(-1), 0))
@@ -205,7 +205,7 @@ def guided(probs: np.ndarray, image: np.ndarray, radius: int, eps: float) -> np.
 
 
 def compact(labels: np.ndarray) -> np.ndarray:
-    """Labels renumbered 0…K−1 in order of first appearance of their values."""
+    """Labels renumbered 0…K−1 in the order of their values (no gaps)."""
     _, inv = np.unique(labels, return_inverse=True)
     return inv.reshape(labels.shape)
 
