@@ -36,7 +36,7 @@ import torch
 import yaml
 from PIL import Image
 
-from pvst import matting, metrics, photo, segmentation
+from pvst import matting, metrics, photo, regions
 from pvst.params import RenderParams, SegmentationParams, StylizeParams
 from pvst.pipeline import config
 from pvst.vgg import load_vgg19
@@ -62,7 +62,7 @@ def region_masks(path: Path, size: tuple[int, int]) -> dict[str, np.ndarray]:
     with Image.open(path) as im:
         rgb = np.asarray(im.convert("RGB").resize(size, Image.Resampling.BILINEAR))
     return {
-        name: hit for name, hit in segmentation.colour_code_hits(rgb).items() if hit.mean() > 0.001
+        name: hit for name, hit in regions.masks.colour_code_hits(rgb).items() if hit.mean() > 0.001
     }
 
 

@@ -28,7 +28,7 @@ import cv2
 import numpy as np
 import torch
 
-from pvst.segmentation import style_mask
+from pvst.regions.labels import style_mask
 
 # Covariance regularisation (colours in [0, 1]): keeps flat or tiny regions from being
 # stretched by a near-singular Σ_c.

@@ -196,7 +196,7 @@ class SegmentationAuto(Frozen):
 
 @dataclass(frozen=True)
 class SegmentationMatch(Frozen):
-    """Regions matched by what things are (pvst/correspondence.py): the style photo clustered on its
+    """Regions matched by what things are (pvst/regions/match.py): the style photo clustered on its
     own VGG19 features, every frame labelled through nearest-neighbour fields of normalised 3×3
     feature patches, coarse to fine (relu5_1 → relu4_1 → relu3_1).
     """
@@ -297,7 +297,7 @@ class SegmentationParams(Frozen):
     """
     auto: SegmentationAuto
     match: SegmentationMatch
-    """Regions matched by what things are (pvst/correspondence.py): the style photo clustered on its
+    """Regions matched by what things are (pvst/regions/match.py): the style photo clustered on its
     own VGG19 features, every frame labelled through nearest-neighbour fields of normalised 3×3
     feature patches, coarse to fine (relu5_1 → relu4_1 → relu3_1).
     """

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from pvst import losses, matting, media, render, segmentation, stylize
+from pvst import losses, matting, media, render, stylize
 from pvst.device import pick_device
 from pvst.params import RenderParams, SegmentationParams, StylizeParams
-from pvst.regions import Regions, segment_image
+from pvst.regions import Regions, resize_labels, segment_image
 
 log = logging.getLogger(__name__)
 
@@ -52,10 +52,8 @@ def resized_regions(
     """The same regions at other sizes (nearest neighbour)."""
     return dataclasses.replace(
         regions,
-        labels=segmentation.resize_labels(regions.labels, (size[1], size[0])),
-        style_labels=segmentation.resize_labels(
-            regions.style_labels, (style_size[1], style_size[0])
-        ),
+        labels=resize_labels(regions.labels, (size[1], size[0])),
+        style_labels=resize_labels(regions.style_labels, (style_size[1], style_size[0])),
     )
 
 

@@ -12,7 +12,7 @@ import torch
 import yaml
 from PIL import Image
 
-from pvst import cli, labelling, media
+from pvst import cli, media, regions
 from pvst.stages import frames
 from tests.conftest import ffmpeg
 
@@ -302,7 +302,7 @@ def test_keyframe_masks_past_the_clip_end(tmp_path):
 
     Image.fromarray(np.full((28, 64, 3), (0, 0, 255), np.uint8)).save(tmp_path / "000999.png")
     with pytest.raises(PvstError, match=r"000999.png.*past the clip's end \(it has 12 frames"):
-        labelling.keyframes(str(tmp_path), 12, (64, 28))
+        regions.masks.keyframes(str(tmp_path), 12, (64, 28))
 
 
 def test_raft_without_weights_is_found_before_any_job():
@@ -333,7 +333,7 @@ def test_a_keyframe_folder_holds_only_its_masks(tmp_path):
     Image.fromarray(np.full((28, 64, 3), (0, 0, 255), np.uint8)).save(tmp_path / "000000.png")
     Image.fromarray(np.full((28, 64, 3), (0, 0, 255), np.uint8)).save(tmp_path / "000006.jpg")
     with pytest.raises(PvstError, match=r"also holds 000006\.jpg, which are not PNG"):
-        labelling.keyframes(str(tmp_path), 12, (64, 28))
+        regions.masks.keyframes(str(tmp_path), 12, (64, 28))
 
 
 def test_an_animated_image_says_which_frame_is_used(tmp_path, caplog):
@@ -346,8 +346,7 @@ def test_an_animated_image_says_which_frame_is_used(tmp_path, caplog):
 
 
 def test_a_mask_resized_from_its_photo_is_accepted(tmp_path):
-    from pvst import segmentation
 
     Image.fromarray(np.full((41, 64, 3), (0, 255, 0), np.uint8)).save(tmp_path / "m.png")
-    labels = segmentation.read_colour_mask(tmp_path / "m.png", (128, 80))  # 1.5 % off: rounding
+    labels = regions.read_colour_mask(tmp_path / "m.png", (128, 80))  # 1.5 % off: rounding
     assert labels.shape == (80, 128)

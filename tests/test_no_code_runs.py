@@ -4,8 +4,9 @@ pickle that would run code is refused with the file's name, its code never run."
 import pytest
 import torch
 
-from pvst import cyclegan, flow, segmentation, vgg
+from pvst import cyclegan, flow, vgg
 from pvst.errors import PvstError
+from pvst.regions import semantic
 
 
 class RunsCode:
@@ -30,7 +31,7 @@ def crafted(tmp_path):
 LOADERS = {
     "cyclegan checkpoint": lambda p: cyclegan.load_generator(p),
     "raft weights": lambda p: flow.load_raft(p, "small"),
-    "semantic weights": lambda p: segmentation.load_semantic(p, "lraspp_mobilenet_v3_large"),
+    "semantic weights": lambda p: semantic.load_semantic(p, "lraspp_mobilenet_v3_large"),
     "vgg19 weights": lambda p: vgg._load(str(p), "max"),
 }
 

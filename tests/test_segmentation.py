@@ -8,13 +8,13 @@ import pytest
 import torch
 from PIL import Image
 
-from pvst import labelling, media, segmentation
+from pvst import media, regions
 from pvst.errors import PvstError
 from pvst.params import FlowParams, SegmentationAuto, SegmentationParams
 from pvst.pipeline import config, samples
 from pvst.pipeline.job import Job
-from pvst.regions import masks, segment_image
-from pvst.segmentation import COLOUR_NAMES
+from pvst.regions import COLOUR_NAMES, auto, label_masks, segment_image, semantic
+from pvst.regions import masks as colour_masks
 from pvst.stages import flow as flow_stage
 from pvst.stages import segment as segment_stage
 from pvst.stages.frames import save
@@ -23,7 +23,7 @@ SEG = {**config.defaults("segmentation"), "method": "auto"}
 
 
 def code(name: str) -> tuple[int, int, int]:
-    return tuple(round(v * 255) for v in segmentation.DPST_COLOURS[name])
+    return tuple(round(v * 255) for v in colour_masks.DPST_COLOURS[name])
 
 
 def test_colour_codes_thresholds_and_grey(caplog):
@@ -48,7 +48,7 @@ def test_colour_codes_thresholds_and_grey(caplog):
         np.uint8,
     )
     with caplog.at_level(logging.WARNING):
-        labels, unmatched = segmentation.decode_colours(rgb, "m.png")
+        labels, unmatched = colour_masks.decode_colours(rgb, "m.png")
     names = [COLOUR_NAMES[i] for i in labels[0]]
     assert names[:11] == [
         "blue",
@@ -74,23 +74,23 @@ def test_mask_files_resize_and_bad_masks(tmp_path, caplog):
     mask[:10] = code("blue")
     mask[10:] = code("green")
     Image.fromarray(mask).save(tmp_path / "m.png")
-    labels = segmentation.read_colour_mask(tmp_path / "m.png", (60, 40))  # nearest, 2×
+    labels = regions.read_colour_mask(tmp_path / "m.png", (60, 40))  # nearest, 2×
     assert labels.shape == (40, 60)
     assert {COLOUR_NAMES[v] for v in np.unique(labels[:20])} == {"blue"}
     assert {COLOUR_NAMES[v] for v in np.unique(labels[20:])} == {"green"}
 
     Image.fromarray(np.full((8, 8), 30000, np.uint16)).save(tmp_path / "deep.png")
     with pytest.raises(PvstError, match=r"deep\.png: mask has mode I"):
-        segmentation.read_colour_mask(tmp_path / "deep.png")
+        regions.read_colour_mask(tmp_path / "deep.png")
     Image.fromarray(np.full((8, 8, 3), code("white"), np.uint8)).save(tmp_path / "one.png")
     with caplog.at_level(logging.WARNING):
-        segmentation.read_colour_mask(tmp_path / "one.png")
+        regions.read_colour_mask(tmp_path / "one.png")
     assert "the whole mask is white" in caplog.text
     with pytest.raises(PvstError, match="mask file not found"):
-        segmentation.read_colour_mask(tmp_path / "none.png")
+        regions.read_colour_mask(tmp_path / "none.png")
     (tmp_path / "text.png").write_text("no")
     with pytest.raises(PvstError, match=r"text\.png: not an image"):
-        segmentation.read_colour_mask(tmp_path / "text.png")
+        regions.read_colour_mask(tmp_path / "text.png")
 
 
 class KnownFlow:
@@ -116,7 +116,7 @@ def test_keyframe_masks_follow_the_flow():
     key0[5:15, 10:20] = 4  # a red square at x 10..19 in frame 0
     key6 = np.zeros((h, w), np.int64)
     key6[5:15, 28:38] = 4  # and at x 28..37 in frame 6 (3 px per frame)
-    labels = labelling.propagate({0: key0, 6: key6}, KnownFlow(8, (h, w), 3.0), 8)
+    labels = colour_masks.propagate({0: key0, 6: key6}, KnownFlow(8, (h, w), 3.0), 8)
     assert labels.shape == (8, h, w)
     cols = lambda t: np.nonzero(labels[t][10] == 4)[0]  # noqa: E731
     assert list(cols(2)) == list(range(16, 26))  # from key 0, two steps forward
@@ -127,14 +127,14 @@ def test_keyframe_masks_follow_the_flow():
 
 def test_fallback_rules():
     fractions = {0: 0.7, 1: 0.298, 2: 0.002}
-    assert segmentation.fallback_map({0, 1, 2}, fractions, 0.005) == {2: 0}
-    assert segmentation.fallback_map({0, 2, 3}, fractions, 0.005, {2: [1, 0], 3: [2, 1]}) == {
+    assert regions.fallback_map({0, 1, 2}, fractions, 0.005) == {2: 0}
+    assert regions.fallback_map({0, 2, 3}, fractions, 0.005, {2: [1, 0], 3: [2, 1]}) == {
         2: 1,
         3: 1,
     }
-    assert segmentation.fallback_map({2}, fractions, 0.005, preferred=1) == {2: 1}
+    assert regions.fallback_map({2}, fractions, 0.005, preferred=1) == {2: 1}
     with pytest.raises(PvstError, match="no region large enough"):
-        segmentation.fallback_map({0}, {0: 0.001}, 0.005)
+        regions.fallback_map({0}, {0: 0.001}, 0.005)
 
 
 def test_merge_small_regions():
@@ -142,7 +142,7 @@ def test_merge_small_regions():
     labels[:, 15:] = 1
     labels[5:7, 5:7] = 2  # a 4-pixel speck inside region 0
     labels[20, 25] = 0  # a 1-pixel hole inside region 1
-    out = segmentation.merge_small_regions(labels, 10)
+    out = regions.merge_small_regions(labels, 10)
     assert out[5, 5] == 0 and out[20, 25] == 1
     assert (out[:, :15] == 0).all() and (out[:, 15:] == 1).all()
 
@@ -158,9 +158,7 @@ def test_auto_regions_separate_sky_and_ground_consistently(rocket):
     params = {**SEG["auto"], "regions": 2}
     style = media.resize_image(rocket[:, 320:], (160, 214))  # right half of the photo
     content = media.resize_image(rocket[:, :320], (160, 214))  # left half, another view
-    clusters = segmentation.JointClusters(SegmentationAuto.of(params), load_vgg19()).fit(
-        style, [content]
-    )
+    clusters = auto.JointClusters(SegmentationAuto.of(params), load_vgg19()).fit(style, [content])
     c_lab = clusters.costs(content).argmin(-1)
     s_lab = clusters.costs(style).argmin(-1)
     sky_c, ground_c = np.bincount(c_lab[10:60].ravel()).argmax(), c_lab[-12:].ravel()
@@ -182,9 +180,9 @@ def test_auto_regions_match_what_things_are_not_their_colour(photo):
     image = media.resize_image(media.read_image(samples.source(photo)), (128, 128))
     cast = np.clip(image[..., ::-1] * np.array([0.5, 0.7, 1.2]) + [0, 10, 30], 0, 255)
     keep_all = {**SEG, "auto": {**SEG["auto"], "match": {"area_ratio": 0, "margin": -2}}}
-    regions = segment_image(cast.astype(np.uint8), image, SegmentationParams.of(keep_all))
-    assert len(np.unique(regions.labels)) == SEG["auto"]["regions"]
-    assert np.mean(regions.labels == regions.style_labels) > 0.9  # measured 0.965 and 0.976
+    pair = segment_image(cast.astype(np.uint8), image, SegmentationParams.of(keep_all))
+    assert len(np.unique(pair.labels)) == SEG["auto"]["regions"]
+    assert np.mean(pair.labels == pair.style_labels) > 0.9  # measured 0.965 and 0.976
 
 
 @pytest.fixture(scope="module")
@@ -210,7 +208,7 @@ def label_change(seg_path, flow_path) -> float:
             if not fs.valid(t, 1):
                 continue
             bwd, m = fs.backward(t, 1)
-            carried = segmentation.warp_labels(seg.labels(t - 1), bwd)
+            carried = regions.warp_labels(seg.labels(t - 1), bwd)
             consistent = m > 0.5
             worst = max(worst, ((carried != seg.labels(t)) & consistent).sum() / consistent.sum())
     return worst
@@ -265,7 +263,7 @@ def test_auto_labels_are_stable_along_the_flow(clip, rocket_file):
         present = set(np.unique([seg.labels(t) for t in range(40)]).tolist())
         assert seg.matches and all(0 <= m.label < 3 for m in seg.matches)
         assert all((m.label in present) == m.kept for m in seg.matches)
-        assert seg.whole is not None and seg.names[seg.whole] == segmentation.WHOLE
+        assert seg.whole is not None and seg.names[seg.whole] == regions.WHOLE
         masks = seg.style_masks(seg.style_labels, seg.used_labels())
         assert masks.shape == (len(seg.used_labels()), 85, 128)
         assert masks[seg.used_labels().index(seg.whole)].min() == 1.0
@@ -302,7 +300,7 @@ def test_masks_method_with_fallback_and_none(clip, tmp_path, rocket_file, caplog
     with segment_stage.Segmentation(out) as seg:
         assert red not in np.unique(seg.labels(10))
         assert seg.fallbacks == {red: blue}
-        m = masks(seg.labels(0), seg.used_labels())
+        m = label_masks(seg.labels(0), seg.used_labels())
         assert m.shape == (2, 54, 128) and np.allclose(m.sum(0), 1)
     dropped = tmp_path / "drop.h5"
     segment_stage.run(
@@ -346,21 +344,21 @@ def test_semantic_model_loading_with_random_weights(tmp_path, rocket):
     net = seg.lraspp_mobilenet_v3_large(weights=None, weights_backbone=None, num_classes=21)
     path = tmp_path / "lraspp.pth"
     torch.save(net.state_dict(), path)
-    loaded = segmentation.load_semantic(path, "lraspp_mobilenet_v3_large")
-    scores = segmentation.semantic_scores(loaded, media.resize_image(rocket, (64, 48)))
+    loaded = semantic.load_semantic(path, "lraspp_mobilenet_v3_large")
+    scores = semantic.semantic_scores(loaded, media.resize_image(rocket, (64, 48)))
     assert scores.shape == (48, 64, 21)
     np.testing.assert_allclose(np.exp(scores).sum(-1), 1, rtol=1e-4)
     with pytest.raises(PvstError, match="weights file for deeplabv3_resnet50 not found"):
-        segmentation.load_semantic(tmp_path / "none.pth", "deeplabv3_resnet50")
+        semantic.load_semantic(tmp_path / "none.pth", "deeplabv3_resnet50")
     with pytest.raises(PvstError, match="not deeplabv3_mobilenet_v3_large weights"):
-        segmentation.load_semantic(path, "deeplabv3_mobilenet_v3_large")
+        semantic.load_semantic(path, "deeplabv3_mobilenet_v3_large")
 
 
 def test_overlay_marks_borders():
     img = np.full((10, 10, 3), 100, np.uint8)
     labels = np.zeros((10, 10), np.int64)
     labels[:, 5:] = 1
-    out = segmentation.overlay(img, labels, segmentation.label_colours(["blue", "region1"]))
+    out = regions.overlay(img, labels, regions.label_colours(["blue", "region1"]))
     assert (out[:, 5] == 255).all()
     assert tuple(out[0, 0]) == (50, 50, 177)  # half picture, half blue
 
@@ -370,7 +368,7 @@ def test_region_matches_keep_good_counterparts_only():
     content_means = {0: e[0] + 0.1 * e[3], 1: e[1], 2: e[2] + e[3]}
     style_means = {0: e[0], 1: e[1], 2: e[2]}
     whole = e[0] + e[1] + e[2] + 3 * e[3]
-    matches = segmentation.match_regions(
+    matches = auto.match_regions(
         {0: 0.3, 1: 0.6, 2: 0.1},
         content_means,
         {0: 0.5, 1: 0.1, 2: 0.4},
@@ -385,7 +383,7 @@ def test_region_matches_keep_good_counterparts_only():
     assert not by_label[2].kept  # resembles the whole photo more than its counterpart
     assert by_label[2].similarity < by_label[2].whole_similarity
     assert "takes the whole photo" in by_label[1].describe(["a", "b", "c"])
-    loose = segmentation.match_regions(
+    loose = auto.match_regions(
         {1: 0.6}, content_means, {1: 0.1}, style_means, whole, area_ratio=0.1, margin=-2
     )
     assert loose[0].kept
@@ -401,15 +399,15 @@ def test_regions_without_a_counterpart_take_the_whole_photo(rocket, caplog):
     style = media.resize_image(rocket, (214, 134))
     params = {**SEG, "auto": {**SEG["auto"], "regions": 3}}
     with caplog.at_level(logging.INFO, logger="pvst.regions"):
-        regions = segment_image(content, style, SegmentationParams.of(params))
+        pair = segment_image(content, style, SegmentationParams.of(params))
     assert "similarity" in caplog.text  # every match is reported
-    assert regions.whole is not None and regions.names[regions.whole] == segmentation.WHOLE
-    road = regions.labels[80:]
-    assert np.mean(road == regions.whole) > 0.9
-    used = regions.used()
-    k = used.index(regions.whole)
-    assert regions.style_masks()[k].min() == 1.0  # its style side is the whole photo
-    assert regions.masks()[k][80:].mean() > 0.9
+    assert pair.whole is not None and pair.names[pair.whole] == regions.WHOLE
+    road = pair.labels[80:]
+    assert np.mean(road == pair.whole) > 0.9
+    used = pair.used()
+    k = used.index(pair.whole)
+    assert pair.style_masks()[k].min() == 1.0  # its style side is the whole photo
+    assert pair.masks()[k][80:].mean() > 0.9
     strict = {**params, "auto": {**params["auto"], "match": {"area_ratio": 0, "margin": -2}}}
     assert segment_image(content, style, SegmentationParams.of(strict)).whole is None
 
@@ -423,9 +421,9 @@ def test_match_regions_carry_the_photos_regions_through_a_colour_cast(photo):
     # things are, every pixel should take the label of the same pixel in the photo.
     image = media.resize_image(media.read_image(samples.source(photo)), (128, 128))
     cast = np.clip(image[..., ::-1] * np.array([0.5, 0.7, 1.2]) + [0, 10, 30], 0, 255)
-    regions = segment_image(cast.astype(np.uint8), image, SegmentationParams.of(MATCH))
-    assert len(regions.names) >= 2  # the photo has regions to carry
-    assert np.mean(regions.labels == regions.style_labels) > 0.9  # measured 0.966 and 0.969
+    pair = segment_image(cast.astype(np.uint8), image, SegmentationParams.of(MATCH))
+    assert len(pair.names) >= 2  # the photo has regions to carry
+    assert np.mean(pair.labels == pair.style_labels) > 0.9  # measured 0.966 and 0.969
 
 
 def test_match_regions_of_one_kind_of_content_are_one_region(caplog):
@@ -434,9 +432,9 @@ def test_match_regions_of_one_kind_of_content_are_one_region(caplog):
     grass = media.resize_image(media.read_image(Path(skimage) / "data" / "grass.png"), (160, 160))
     rocket = media.resize_image(media.read_image(samples.source("styles/rocket.jpg")), (128, 96))
     with caplog.at_level(logging.INFO):
-        regions = segment_image(rocket, grass, SegmentationParams.of(MATCH))
-    assert regions.names == ["all"]
-    assert not regions.labels.any() and not regions.style_labels.any()
+        pair = segment_image(rocket, grass, SegmentationParams.of(MATCH))
+    assert pair.names == ["all"]
+    assert not pair.labels.any() and not pair.style_labels.any()
     assert "1 region(s)" in caplog.text
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pvst import flow, losses, matting, media, metrics, segmentation
+from pvst import flow, losses, matting, media, metrics, regions
 from pvst.atomic import atomic_path
 from pvst.errors import ArtifactError
 from pvst.logs import progress
@@ -114,7 +114,7 @@ def _evaluate(
     with segments if segments is not None else contextlib.nullcontext() as seg:
         by_region = seg is not None and len(seg.names) > 1
         if by_region:
-            style_labels = segmentation.resize_labels(seg.style_labels, style.shape[:2])
+            style_labels = regions.resize_labels(seg.style_labels, style.shape[:2])
             used = seg.used_labels()
         for t in picks:
             f_out = sampled.add(ins[t], outs[t])
@@ -123,7 +123,7 @@ def _evaluate(
                 for lab in used:
                     if (labels == lab).mean() < 0.01:
                         continue
-                    where = segmentation.style_mask(style_labels, lab, seg.whole)
+                    where = regions.style_mask(style_labels, lab, seg.whole)
                     per_label.setdefault(seg.names[lab], []).append(
                         metrics.gram_distance(f_out, sampled.style, labels == lab, where)
                     )

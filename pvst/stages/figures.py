@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pvst import media, segmentation
+from pvst import media, regions
 from pvst.atomic import atomic_path
 from pvst.pipeline.plan import FigureRow
 from pvst.stages.frames import Frames
@@ -84,11 +84,9 @@ def figure(rows: list[FigureRow], indices: list[int], title: str, out: str | Pat
             from pvst.stages.segment import Segmentation
 
             with Segmentation(row.path) as seg, Frames(row.frames) as fr:
-                colours = segmentation.label_colours(seg.names)
+                colours = regions.label_colours(seg.names)
                 cells = [
-                    segmentation.overlay(
-                        fr[_index(t, len(fr))], seg.labels(_index(t, len(fr))), colours
-                    )
+                    regions.overlay(fr[_index(t, len(fr))], seg.labels(_index(t, len(fr))), colours)
                     for t in indices
                 ]
         elif kind == "style":

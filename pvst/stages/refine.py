@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 import torch
 
-from pvst import losses, matting, media, regions, render, segmentation, stylize
+from pvst import losses, matting, media, regions, render, stylize
 from pvst.device import pick_device, set_cpu_threads, set_numerics
 from pvst.logs import progress
 from pvst.pipeline import store
@@ -86,7 +86,7 @@ def run(job: Job, *, stop_after: int | None = None) -> int:
         # the style photo at the frames' long side, as image mode sees it
         style = media.resize_long_side(media.read_style_photo(style_path), max(w, h))
         used = seg.used_labels()
-        style_labels = segmentation.resize_labels(seg.style_labels, style.shape[:2])
+        style_labels = regions.resize_labels(seg.style_labels, style.shape[:2])
         layers = list(losses.active(params.style_layers))
         targets = stylize.style_targets(
             vgg, style, seg.style_masks(style_labels, used), layers, device
@@ -119,13 +119,13 @@ def run(job: Job, *, stop_after: int | None = None) -> int:
                 START_RADIUS,
                 START_EPS,
             )
-            labels = segmentation.resize_labels(seg.labels(t), (h, w))
+            labels = regions.resize_labels(seg.labels(t), (h, w))
             lap = None
             if params.lambda_ > 0:
                 lap = matting.BandLaplacian(matting.laplacian_bands(full), 1, device)
             temporal = _temporal(flows, t, previous, (w, h), device) if params.gamma else None
             objective = stylize.Objective(
-                vgg, params, full, targets, regions.masks(labels, used), temporal, lap
+                vgg, params, full, targets, regions.label_masks(labels, used), temporal, lap
             )
             res = stylize.optimise(
                 objective, start * 255.0, params.refine.video, once, what=f"refine {t}"

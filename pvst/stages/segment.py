@@ -18,12 +18,11 @@ from pathlib import Path
 
 import numpy as np
 
-from pvst import labelling, media, segmentation
+from pvst import media, regions
 from pvst.errors import ArtifactError
 from pvst.pipeline import store
 from pvst.pipeline.job import Job
 from pvst.pipeline.plan import recorded
-from pvst.regions import apply_fallbacks, apply_matches, masks
 from pvst.stages.flow import FlowSet
 from pvst.stages.frames import Frames
 
@@ -49,9 +48,9 @@ def run(job: Job) -> dict:
         n, size = len(frames), frames.size
         style = style_at_working_size(style_path, size)
         log.info("segmenting %d frames of %d×%d and %s (%s)", n, *size, style_path, method)
-        found = labelling.find(frames, flows, style, params)
+        found = regions.find(frames, flows, style, params)
         names = found.names
-        labels, fallbacks, style_fractions = apply_fallbacks(
+        labels, fallbacks, style_fractions = regions.apply_fallbacks(
             found.labels, found.style_labels, names, params, found.nearest, found.preferred
         )
         style_labels = found.style_labels
@@ -59,7 +58,7 @@ def run(job: Job) -> dict:
         if found.matcher is not None:  # automatic regions: judge every match
             vgg, device, picks = found.matcher
             samples = [(frames[t], labels[t]) for t in picks]
-            labels, names, whole, matches = apply_matches(
+            labels, names, whole, matches = regions.auto.apply_matches(
                 labels,
                 style_labels,
                 style_fractions,
@@ -118,7 +117,7 @@ class Segmentation(store.OpenArtifact):
         whole = int(self.attr("whole", -1))
         self.whole: int | None = None if whole < 0 else whole
         self.matches = [
-            segmentation.RegionMatch(**m) for m in json.loads(self.attr("matches", "[]"))
+            regions.auto.RegionMatch(**m) for m in json.loads(self.attr("matches", "[]"))
         ]
 
     def labels(self, t: int) -> np.ndarray:
@@ -134,22 +133,22 @@ class Segmentation(store.OpenArtifact):
 
     def style_masks(self, style_labels: np.ndarray, used: list[int]) -> np.ndarray:
         """The style photo's masks of `used` (for `style_labels` at the size in use)."""
-        return masks(style_labels, used, self.whole)
+        return regions.label_masks(style_labels, used, self.whole)
 
 
 def preview_rows(frames: Frames, seg: Segmentation, style: np.ndarray):
     """Yield frame overlay | style overlay (at the frame's height), per frame."""
     from pvst.stages.assemble import fit_height, label
 
-    colours = segmentation.label_colours(seg.names)
+    colours = regions.label_colours(seg.names)
     w, h = frames.size
-    styled = segmentation.overlay(style, seg.style_labels, colours)
+    styled = regions.overlay(style, seg.style_labels, colours)
     caption = "style regions" if seg.whole is None else "style regions + whole photo"
     panel = label(fit_height(styled, h, max_width=2 * w), caption)
     for t in range(len(frames)):
         row = np.concatenate(
             [
-                label(segmentation.overlay(frames[t], seg.labels(t), colours), "frame regions"),
+                label(regions.overlay(frames[t], seg.labels(t), colours), "frame regions"),
                 panel,
             ],
             axis=1,

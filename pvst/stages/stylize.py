@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pvst import colour, losses, matting, regions, segmentation, stylize
+from pvst import colour, losses, matting, regions, stylize
 from pvst.atomic import atomic_path
 from pvst.device import pick_device, set_cpu_threads, set_numerics
 from pvst.logs import progress
@@ -242,7 +242,7 @@ class _FrameInputs:
     """What one frame's optimisation reads from the artifacts, as host arrays."""
 
     content: np.ndarray  # uint8 H×W×3
-    labels: np.ndarray
+    masks: np.ndarray  # K×H×W, the content's region masks of the style loss
     colour_weights: np.ndarray | None  # K×H×W, where the colour maps are used
     bands: np.ndarray | None  # the Laplacian's, where λ > 0
     # forward: (j, flow t → t−j, weight) of each valid pair; backward: the flow t → t+1
@@ -359,7 +359,7 @@ class _Clip:
         fit = (params.style_size,) * 2 if params.style_size else size
         style = segment_stage.style_at_working_size(style_path, fit)
         used = seg.used_labels()
-        style_labels = segmentation.resize_labels(seg.style_labels, style.shape[:2])
+        style_labels = regions.resize_labels(seg.style_labels, style.shape[:2])
         targets = None
         if optimising:
             style_layers = list(losses.active(params.style_layers))
@@ -399,7 +399,8 @@ class _Clip:
                 flows = self.flows.temporal_terms(t)
             elif t + 1 < len(self.frames) and self.flows.valid(t + 1, 1):
                 flows = [(1, *self.flows.forward(t + 1))]
-        return _FrameInputs(self.frames[t], labels, weights, bands, flows)
+        masks = regions.label_masks(labels, self.used)
+        return _FrameInputs(self.frames[t], masks, weights, bands, flows)
 
     def stylize(self, t: int, p: int, forward: bool, inputs: _FrameInputs) -> stylize.StylizedFrame:
         """Frame t in pass p (forward or backward over the clip), from its inputs."""
@@ -420,7 +421,7 @@ class _Clip:
             params,
             stylize.content_target(inputs.content, coloured, params),
             self.targets,
-            regions.masks(inputs.labels, self.used),
+            inputs.masks,
             temporal,
             lap,
         )

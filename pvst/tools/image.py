@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from pvst import labelling
+from pvst import regions
 from pvst.errors import PvstError
 from pvst.pipeline import config
 from pvst.tools import DEFAULT_CONFIG, arg, command, given_options
@@ -49,7 +49,7 @@ def _out_size(text: str) -> str | int:
 @arg("--lambda", dest="lambda_", type=float, help="photorealism weight λ")
 @arg(
     "--segmentation",
-    choices=[m for m in labelling.METHODS if m != "masks"],
+    choices=[m for m in regions.METHODS if m != "masks"],
     help="the regions without masks (masks: --content-mask and --style-mask)",
 )
 @arg("--postprocess", choices=["none", "closed_form", "guided", "local_affine"])

@@ -1,21 +1,86 @@
-"""Matched regions of a content image and a style photo: colour masks, automatic clusters or
-one region; labels the style lacks fall back to another; automatic regions without a good
-counterpart take the whole photo's look."""
+"""Regions of the segmented style loss: which part of the style photo each part of a frame
+takes its look from. One file per method, the table of methods here, for the segment stage
+and image mode alike:
+
+- `none` (one region: the whole photo), in labels.py, with what every method shares;
+- `masks`: DPST's colour-coded PNGs, for every frame or keyframes carried along the flow;
+- `auto`: joint clusters of VGG19 features, colour and position of the photo and the frames;
+- `semantic`: a torchvision model with the user's weights;
+- `match`: the photo's own regions carried to the frames by dense deep-feature correspondence.
+
+A method labels a sequence of frames (a clip, with its flows; or one image, flows None) and
+the style photo. Adding a method is a file here, its entry in METHODS and in the schema's enum.
+torch is imported only by the methods that run a network (the command line imports this
+table).
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from pvst import segmentation
 from pvst.errors import PvstError
-from pvst.params import SegmentationAuto, SegmentationParams
+from pvst.params import SegmentationParams
+from pvst.regions import auto, masks, match, semantic
+from pvst.regions.labels import (
+    WHOLE,
+    Found,
+    fallback_map,
+    label_masks,
+    merge_small_regions,
+    one_region,
+    resize_labels,
+    style_mask,
+    warp_labels,
+)
+from pvst.regions.masks import COLOUR_NAMES, read_colour_mask
+from pvst.regions.preview import label_colours, overlay
+
+__all__ = [
+    "COLOUR_NAMES",
+    "METHODS",
+    "WHOLE",
+    "Found",
+    "Regions",
+    "apply_fallbacks",
+    "fallback_map",
+    "find",
+    "label_colours",
+    "label_masks",
+    "merge_small_regions",
+    "overlay",
+    "read_colour_mask",
+    "resize_labels",
+    "segment_image",
+    "style_mask",
+    "warp_labels",
+]
 
 log = logging.getLogger(__name__)
+
+METHODS: dict[str, Callable[..., Found]] = {
+    "none": one_region,
+    "masks": masks.find,
+    "auto": auto.find,
+    "semantic": semantic.find,
+    "match": match.find,
+}
+
+
+def find(
+    frames: Sequence[np.ndarray], flows, style: np.ndarray, params: SegmentationParams
+) -> Found:
+    """Labels of `frames` (a clip's, with its flows; or one image's, flows None) and of the
+    style photo (at the frames' long side) by the configured method."""
+    method = METHODS.get(params.method)
+    if method is None:
+        raise PvstError(f"unknown segmentation method '{params.method}'")
+    return method(frames, flows, style, params)
 
 
 def apply_fallbacks(
@@ -34,7 +99,7 @@ def apply_fallbacks(
     }
     if params.fallback == "largest":
         nearest, preferred = None, None
-    mapping = segmentation.fallback_map(
+    mapping = fallback_map(
         {int(v) for v in np.unique(labels)},
         style_fractions,
         params.min_style_fraction,
@@ -76,59 +141,10 @@ class Regions:
         return sorted(v for v in present if self.fallbacks.get(v, 0) >= 0)
 
     def style_masks(self) -> np.ndarray:
-        return masks(self.style_labels, self.used(), self.whole)
+        return label_masks(self.style_labels, self.used(), self.whole)
 
     def masks(self) -> np.ndarray:
-        return masks(self.labels, self.used())
-
-
-def apply_matches(
-    labels: np.ndarray,
-    style_labels: np.ndarray,
-    style_fractions: dict[int, float],
-    names: list[str],
-    samples: list[tuple[np.ndarray, np.ndarray]],
-    style: np.ndarray,
-    vgg,
-    auto: SegmentationAuto,
-    device: str = "cpu",
-) -> tuple[np.ndarray, list[str], int | None, list[segmentation.RegionMatch]]:
-    """Check every content region's style counterpart (automatic regions) and give the regions
-    without a good one a shared label whose style side is the whole photo. `style_fractions`
-    are apply_fallbacks's; `samples` are (frame, its labels) pairs to measure features on.
-    Returns (labels, names, the whole-photo label or None, the matches)."""
-    layer = auto.layer
-    ids, counts = np.unique(labels, return_counts=True)
-    content_fractions = {int(v): float(c) / labels.size for v, c in zip(ids, counts, strict=True)}
-    feats = [segmentation.pixel_features(img, vgg, layer, device) for img, _ in samples]
-    content_means, _ = segmentation.mean_features(feats, [lab for _, lab in samples])
-    style_feats = segmentation.pixel_features(style, vgg, layer, device)
-    style_means, style_whole = segmentation.mean_features([style_feats], [style_labels])
-    for lab in content_fractions:  # a label in no sampled frame: judge it by the whole frames
-        content_means.setdefault(lab, sum(content_means.values()) / max(len(content_means), 1))
-    matches = segmentation.match_regions(
-        content_fractions,
-        content_means,
-        style_fractions,
-        style_means,
-        style_whole,
-        auto.match.area_ratio,
-        auto.match.margin,
-    )
-    names = list(names)
-    for m in matches:
-        log.info("region %s", m.describe(names))
-    poor = [m.label for m in matches if not m.kept]
-    if not poor:
-        return labels, names, None, matches
-    whole = len(names)
-    names.append(segmentation.WHOLE)
-    labels = np.where(np.isin(labels, poor), whole, labels)
-    log.info(
-        "%s take the whole style photo's look (no good counterpart in it)",
-        ", ".join(names[p] for p in poor),
-    )
-    return labels, names, whole, matches
+        return label_masks(self.labels, self.used())
 
 
 def segment_image(
@@ -140,21 +156,19 @@ def segment_image(
 ) -> Regions:
     """Labels of one content image and the style photo (image mode): colour masks when both are
     given, else the configured method (the segment stage's table, on a clip of one frame)."""
-    from pvst import labelling
-
     if content_mask or style_mask:
         if not (content_mask and style_mask):
             raise PvstError("give both --content-mask and --style-mask, or neither")
         given = dataclasses.replace(params.masks, content=str(content_mask), style=str(style_mask))
         params = dataclasses.replace(params, method="masks", masks=given)
-    found = labelling.find([content], None, style, params)
+    found = find([content], None, style, params)
     labels, fallbacks, style_fractions = apply_fallbacks(
         found.labels[0], found.style_labels, found.names, params, found.nearest, found.preferred
     )
     names, whole = found.names, None
     if found.matcher is not None:  # automatic regions: judge every match
         vgg, device, _ = found.matcher
-        labels, names, whole, _ = apply_matches(
+        labels, names, whole, _ = auto.apply_matches(
             labels,
             found.style_labels,
             style_fractions,
@@ -166,11 +180,3 @@ def segment_image(
             device,
         )
     return Regions(labels, found.style_labels, names, fallbacks, whole)
-
-
-def masks(labels: np.ndarray, used: list[int], whole: int | None = None) -> np.ndarray:
-    """Per-label float masks (L×H×W) of a label map, for the labels in `used`; on the style
-    side (`whole` given), that label's mask is the whole photo."""
-    return np.stack(
-        [segmentation.style_mask(labels, lab, whole).astype(np.float32) for lab in used]
-    )

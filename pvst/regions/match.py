@@ -1,4 +1,5 @@
-"""Regions matched by what things are, without masks: dense correspondence of VGG19 features.
+"""The `match` method: regions matched by what things are, without masks, by dense
+correspondence of VGG19 features.
 
 The style photo's own regions come from clustering its deep features alone (K chosen per
 photo, one region when nothing separates); a content image takes them through nearest-neighbour
@@ -13,13 +14,17 @@ which bounds memory; probabilities are carried up to the image's size.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 from scipy import ndimage
 
-from pvst.params import SegmentationMatch
+from pvst.params import SegmentationMatch, SegmentationParams
+from pvst.regions.labels import Found, cost_labels, guided, merged_style_labels, one_region
+
+log = logging.getLogger(__name__)
 
 LAYERS = ("relu5_1", "relu4_1", "relu3_1")  # coarse to fine
 ROWS = 2048  # rows of a similarity block: bounds the search's memory at any size
@@ -40,7 +45,7 @@ def features(image: np.ndarray, vgg, device: str = "cpu") -> dict:
     """VGG19 activations (C×H×W tensors) of an RGB uint8 image at LAYERS."""
     import torch
 
-    x = torch.from_numpy(np.ascontiguousarray(image)).to(device).permute(2, 0, 1)[None]
+    x = torch.from_numpy(np.array(image, np.uint8)).to(device).permute(2, 0, 1)[None]
     with torch.inference_mode():
         out = vgg(x.float() / 255.0, list(LAYERS))
     return {k: v[0].float().cpu() for k, v in out.items()}
@@ -197,13 +202,6 @@ def _one_hot(labels: np.ndarray, k: int) -> np.ndarray:
     return (labels[..., None] == np.arange(k)).astype(np.float32)
 
 
-def guided(probs: np.ndarray, image: np.ndarray, radius: int, eps: float) -> np.ndarray:
-    """Each channel of `probs` guided-filtered with the RGB image as guide."""
-    g = image.astype(np.float32) / 255.0
-    out = [cv2.ximgproc.guidedFilter(g, probs[..., k], radius, eps) for k in range(probs.shape[-1])]
-    return np.stack(out, -1)
-
-
 def compact(labels: np.ndarray) -> np.ndarray:
     """Labels renumbered 0…K−1 in the order of their values (no gaps)."""
     _, inv = np.unique(labels, return_inverse=True)
@@ -324,3 +322,52 @@ def votes(image: np.ndarray, style: StyleRegions, vgg, p: SegmentationMatch, dev
     )
     similarity = cv2.resize(field.sim_ab.numpy().reshape(ha, wa).astype(np.float32), (w, h))
     return Votes(probs.astype(np.float32), similarity)
+
+
+def find(frames, flows, style, params: SegmentationParams) -> Found:
+    """The style photo's regions, and every frame labelled by its votes (stable along the
+    flow); per region its shares and mean match similarity in `stats`."""
+    from pvst.device import pick_device
+    from pvst.vgg import load_vgg19
+
+    p = params.match
+    device = pick_device(p.device)
+    vgg = load_vgg19(p.vgg, device=device)
+    regions = style_regions(style, vgg, p, device)
+    log.info(
+        "style photo: %d region(s) (silhouette by count: %s)",
+        regions.k,
+        ", ".join(f"{k}: {v:.3f}" for k, v in regions.silhouettes.items()) or "none",
+    )
+    if regions.k == 1:  # nothing in the photo separates: one region, nothing to match
+        return one_region(frames, flows, style, params)
+    similarity: list[np.ndarray] = []
+
+    def costs(image: np.ndarray) -> np.ndarray:
+        found = votes(image, regions, vgg, p, device)
+        similarity.append(found.similarity)
+        return -found.probs
+
+    labels = cost_labels(frames, flows, costs, params)
+    style_labels = merged_style_labels(regions.labels, style, params)
+    names = [f"region{i}" for i in range(regions.k)]
+    stats = []
+    for lab in range(regions.k):
+        where = labels == lab
+        sims = [s[w].mean() for s, w in zip(similarity, where, strict=True) if w.any()]
+        stats.append(
+            {
+                "label": lab,
+                "frames": float(where.mean()),
+                "style": float((style_labels == lab).mean()),
+                "similarity": float(np.mean(sims)) if sims else None,
+            }
+        )
+        log.info(
+            "%s: %.0f%% of the frames, %.0f%% of the style photo, mean match similarity %s",
+            names[lab],
+            100 * stats[-1]["frames"],
+            100 * stats[-1]["style"],
+            f"{np.mean(sims):.3f}" if sims else "-",
+        )
+    return Found(labels, style_labels, names, stats=stats)
