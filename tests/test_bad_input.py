@@ -54,6 +54,12 @@ CASES = [
     ("size below minimum", "plan --config small.yaml", ["small.yaml", "frames.size"], None),
     ("bad method", "plan --config method.yaml", ["method.yaml", "segmentation.method"], None),
     ("plan unknown video", "plan --video nosuch", ["no video 'nosuch'", "known videos"], None),
+    ("plan unknown variant", "plan --variant nosuch", ["no variant 'nosuch'", "configured variants"], None),
+    ("config integer key", "plan --config intkey.yaml", ["intkey.yaml", "the key 1 is not a name"], None),
+    ("config nested integer key", "plan --config nestedkey.yaml", ["nestedkey.yaml", "stylize: the key 2.5 is not a name"], None),
+    ("config list key", "plan --config listkey.yaml", ["listkey.yaml", "key at line 1 is a list, not a name"], None),
+    ("config nested too deep", "plan --config deep.yaml", ["deep.yaml", "nested too deeply"], None),
+    ("image config integer key", "image content.png style.png -o out.png --config intkey.yaml", ["intkey.yaml", "not a name"], "out.png"),
     # artifacts and media
     ("info not hdf5", "info text.png", ["text.png", "not a readable HDF5"], None),
     ("info missing", "info nosuch.h5", ["nosuch.h5", "not found"], None),
@@ -102,6 +108,7 @@ CASES = [
     ("training state runs code", "cyclegan-train imgs imgs --out evil --max-steps 1", ["training_state.pt", "not a training state", "never code"], None),
     ("assemble foreign hdf5", "assemble foreign.h5 -o out.mp4", ["foreign.h5", "no pvst stage wrote"], "out.mp4"),
     ("assemble inconsistent artifact", "assemble badcount.h5 -o out.mp4", ["badcount.h5", "holds 2 frames, its count says 5"], "out.mp4"),
+    ("assemble onto another clip", "assemble clipframes.h5 --frames clipframes.h5 --source clip.mp4 -o out.mp4", ["clip.mp4", "clipframes.h5", "whole.mp4", "give the clip the frames were extracted from"], "out.mp4"),
     ("assemble truncated artifact", "assemble half.h5 -o out.mp4", ["half.h5", "not a readable HDF5"], "out.mp4"),
     ("info truncated artifact", "info half.h5", ["half.h5", "not a readable HDF5"], None),
 ]
@@ -145,6 +152,20 @@ def media_dir(tmp_path_factory, tiny_clip, rocket_file, bikes_file) -> Path:
         "+faststart",
         str(whole),
     )
+    assert (
+        cli.main(
+            [
+                "frames",
+                "--params",
+                "{}",
+                "--in",
+                f"video={whole}",
+                "--out",
+                str(d / "clipframes.h5"),
+            ]
+        )
+        == 0
+    )
     data = whole.read_bytes()
     (d / "truncated.mp4").write_bytes(data[: len(data) // 2])  # the index first, half the frames
     ffmpeg("-i", str(bikes_file), "-frames:v", "3", "-vf", "scale=320:8", str(d / "thinclip.mp4"))
@@ -182,6 +203,10 @@ def media_dir(tmp_path_factory, tiny_clip, rocket_file, bikes_file) -> Path:
         + "stylize: {alpha: *f}\n",
         "folderclip.yaml": {"videos": {"here": {"video": "folder"}}},
         "rendersize.yaml": {"render": {"size": "big"}},
+        "intkey.yaml": "1: x\nframes: {size: 64}\n",
+        "nestedkey.yaml": "stylize: {2.5: x}\n",
+        "listkey.yaml": "? [a, b]\n: 1\n",
+        "deep.yaml": "stylize: " + "[" * 50000 + "]" * 50000 + "\n",
     }
     for name, value in configs.items():
         text = value if isinstance(value, str) else yaml.safe_dump(value)

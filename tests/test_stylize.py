@@ -422,6 +422,56 @@ def test_an_interrupted_run_resumes_to_the_same_frames(clip_artifacts, tmp_path)
         np.testing.assert_array_equal(a[:], b[:])
 
 
+def test_a_damaged_checkpoint_is_redone_not_fatal(clip_artifacts, tmp_path, caplog):
+    whole = tmp_path / "whole.h5"
+    run_stage(clip_artifacts, whole)
+    resumed = tmp_path / "resumed.h5"
+    run_stage(clip_artifacts, resumed, stop_after=3)
+    damaged = sorted(stylize_stage.partial_dir(resumed).glob("p0_*.npz"))[1]
+    damaged.write_bytes(damaged.read_bytes()[:100])  # cut short, as a full disk or a forger
+    with caplog.at_level(logging.WARNING):
+        second = run_stage(clip_artifacts, resumed)
+    assert f"{damaged}: unreadable checkpoint" in caplog.text
+    assert second["resumed"] == 2 and second["stylized"] == 6
+    with Frames(whole, stage="stylize") as a, Frames(resumed, stage="stylize") as b:
+        np.testing.assert_array_equal(a[:], b[:])
+
+
+def test_parts_keep_their_frames_until_the_merge(clip_artifacts, tmp_path):
+    """A part redone after a killed workflow (Snakemake deletes an incomplete job's output)
+    resumes its finished frames, also when the part count changed; the merge clears them."""
+    whole = tmp_path / "whole.h5"
+    run_stage(clip_artifacts, whole)
+    parts = [tmp_path / f"part{i}of2.h5" for i in range(2)]
+    assert run_stage(clip_artifacts, parts[0], part=(0, 2))["stylized"] == 4
+    shared = stylize_stage.partial_dir(parts[0], "", part=True)
+    assert shared.is_dir()
+    parts[0].unlink()  # what --rerun-incomplete does to the part the killed workflow ran
+    again = run_stage(clip_artifacts, parts[0], part=(0, 2))
+    assert again["resumed"] == 4 and again["stylized"] == 0
+    first = run_stage(clip_artifacts, tmp_path / "p.h5", part=(1, 2), stop_after=2)
+    assert first["stylized"] == 2
+    # three parts now: the second shot's part finds the two frames of the killed one
+    three = [run_stage(clip_artifacts, tmp_path / f"part{i}of3.h5", part=(i, 3)) for i in range(3)]
+    assert sum(s["resumed"] for s in three) == 4 + 2
+    assert sum(s["stylized"] for s in three) == 2
+    merged = tmp_path / "merged.h5"
+    inputs = {"frames": str(clip_artifacts / "frames.h5")}
+    stylize_stage.run(
+        Job(
+            "stylize",
+            StylizeParams.of(FAST),
+            inputs,
+            merged,
+            "",
+            merge=tuple(tmp_path / f"part{i}of3.h5" for i in range(3)),
+        )
+    )
+    assert not shared.exists()
+    with Frames(whole, stage="stylize") as a, Frames(merged, stage="stylize") as b:
+        np.testing.assert_array_equal(a[:], b[:])
+
+
 def test_shot_parts_merge_to_the_single_job_frames(clip_artifacts, tmp_path):
     whole = tmp_path / "whole.h5"
     run_stage(clip_artifacts, whole)

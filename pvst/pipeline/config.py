@@ -169,6 +169,9 @@ def validate(config: Any, source: str = "config", coerce: bool = False) -> dict:
         config = {}
     if not isinstance(config, dict):
         raise ConfigError(f"{source}: the top level must be a mapping of keys, not {config!r}")
+    odd = _odd_keys(config)
+    if odd:
+        raise ConfigError(bounded(f"{source} is invalid", odd))
     if coerce:
         config = _coerce(config, schema())
     validator = Draft202012Validator(schema())
@@ -227,6 +230,26 @@ def _not_finite(value: Any, path: tuple = (), seen: set | None = None) -> list[t
     return [hit for k, v in items for hit in _not_finite(v, (*path, k), seen)]
 
 
+def _odd_keys(value: Any, path: tuple = (), seen: set | None = None) -> list[str]:
+    """A line for every key that is not a name (YAML reads `1:` as a number, `? [a]` as a
+    list), so that the schema's messages never meet one."""
+    seen = set() if seen is None else seen
+    if not isinstance(value, dict | list) or id(value) in seen:
+        return []
+    seen.add(id(value))
+    lines = []
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if not isinstance(k, str):
+                lines.append(f"{_dotted(path)}: the key {_short(k)} is not a name (quote it?)")
+            else:
+                lines += _odd_keys(v, (*path, k), seen)
+    else:
+        for i, v in enumerate(value):
+            lines += _odd_keys(v, (*path, i), seen)
+    return lines
+
+
 def load(path: str | Path) -> dict:
     """Read, validate and fill a YAML configuration file."""
     path = Path(path)
@@ -243,6 +266,11 @@ class _UniqueKeys(yaml.SafeLoader):
         seen: dict = {}
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=True)
+            if isinstance(key, list | dict):
+                raise ConfigError(
+                    f"the key at line {key_node.start_mark.line + 1} is a "
+                    f"{type(key).__name__}, not a name"
+                )
             if isinstance(key, str) and key in seen:
                 raise ConfigError(
                     f"key '{key}' is given twice in one mapping (lines {seen[key]} and "
@@ -265,6 +293,11 @@ def read_yaml(path: str | Path) -> Any:
             return yaml.load(f, Loader=_UniqueKeys)  # a SafeLoader: plain values only
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None
+    except RecursionError:
+        raise ConfigError(
+            f"{path}: nested too deeply to be a configuration (lists or mappings inside each "
+            "other hundreds of levels deep)"
+        ) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""

@@ -46,6 +46,14 @@ class Source:
         if index is None or len(index) == 0:
             raise ArtifactError(f"{frames.path}: has no source_index (not a frames artifact?)")
         step = int(index[1] - index[0]) if len(index) > 1 else 1
+        made_from = frames.attr("source_size")
+        if made_from is not None and tuple(int(v) for v in made_from) != info.display_size:
+            was = "×".join(str(int(v)) for v in made_from)
+            raise ArtifactError(
+                f"{clip}: is {info.display_size[0]}×{info.display_size[1]}, but {frames.path} "
+                f"holds frames of a {was} clip ({frames.attr('video', '?')}): give the clip the "
+                "frames were extracted from"
+            )
         return cls(
             Path(clip),
             info.display_size,

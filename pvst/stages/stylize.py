@@ -18,6 +18,7 @@ import itertools
 import json
 import logging
 import shutil
+import zipfile
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -48,16 +49,23 @@ PART = "stylize-part"
 INPUTS = ("frames", "flow", "laplacian", "segment", "style")
 
 
-def partial_dir(out: str | Path) -> Path:
+def partial_dir(out: str | Path, key: str = "", part: bool = False) -> Path:
+    """Where the finished frames of an unfinished run wait: beside the artifact; for a part,
+    one folder for every part of the same key, so that frames outlive a changed part count
+    and a part redone after a killed workflow (whose output Snakemake deleted) resumes them."""
     out = Path(out)
+    if part:
+        return out.with_name(f".{STAGE}-{key or 'parts'}.partial")
     return out.with_name(f".{out.name}.partial")
 
 
 class Checkpoints:
-    """Finished frames of an interrupted run: one .npz per (pass, frame), written atomically."""
+    """Finished frames of an interrupted run: one .npz per (pass, frame), written atomically.
+    A checkpoint that cannot be read (a forged or damaged file) is set aside with a warning
+    and its frame redone."""
 
-    def __init__(self, out: str | Path, key: str, params: dict) -> None:
-        self.dir = partial_dir(out)
+    def __init__(self, out: str | Path, key: str, params: dict, part: bool = False) -> None:
+        self.dir = partial_dir(out, key, part)
         meta = {"key": key, "params": store.canonical(params)}
         meta_file = self.dir / "meta.json"
         if self.dir.exists():
@@ -69,7 +77,17 @@ class Checkpoints:
                 log.info("%s: left by a run with other parameters; starting afresh", self.dir)
                 shutil.rmtree(self.dir)
         self.dir.mkdir(parents=True, exist_ok=True)
-        meta_file.write_text(json.dumps(meta))
+        with atomic_path(meta_file) as tmp:  # parts start side by side: never a half-written file
+            Path(tmp).write_text(json.dumps(meta))
+        for f in sorted(self.dir.glob("p*_*.npz")):
+            try:
+                with np.load(f) as z:
+                    missing = {"x", "losses", "seconds", "retried", "terms"} - set(z.files)
+                    if missing or z["x"].ndim != 3:
+                        raise ValueError(f"no {', '.join(sorted(missing)) or 'frame'} in it")
+            except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+                log.warning("%s: unreadable checkpoint (%s); its frame is redone", f, exc)
+                f.unlink(missing_ok=True)
 
     def _path(self, p: int, t: int) -> Path:
         return self.dir / f"p{p}_{t:06d}.npz"
@@ -138,7 +156,7 @@ def _stylize(
     set_numerics(params.tf32)
     torch.manual_seed(params.seed)
     passes = max(1, params.multipass.passes)
-    ckpt = Checkpoints(out, key, record)
+    ckpt = Checkpoints(out, key, record, part is not None)
     summary = {"stylized": 0, "evaluations": 0, "seconds": 0.0, "retried": [], "resumed": 0}
     with (
         Frames(frames_path) as frames,
@@ -162,7 +180,6 @@ def _stylize(
         if not span:  # a part that got no shot
             log.info("part %d/%d: no shot starts near its share of the clip", part[0] + 1, part[1])
             _write(out, PART, record, key, inputs, attrs, 0, [])
-            ckpt.remove()
             return summary
         laps = opened.enter_context(Laplacians(laplacian_path)) if laplacian_path else None
         clip = _Clip.prepare(frames, flows, seg, laps, style_path, params, device)
@@ -200,7 +217,8 @@ def _stylize(
             clip.next_pass()
         records = (_checkpointed(ckpt, passes, t) for t in span)
         _write(out, STAGE if part is None else PART, record, key, inputs, attrs, len(span), records)
-    ckpt.remove()
+    if part is None:  # a part's frames are kept until the merge has them
+        ckpt.remove()
     return summary
 
 
@@ -549,6 +567,7 @@ def _merge(
     finally:
         for f in opened:
             f.close()
+    shutil.rmtree(partial_dir(parts[0], key, part=True), ignore_errors=True)
 
 
 def _part_records(opened) -> object:

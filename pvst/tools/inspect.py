@@ -71,6 +71,11 @@ def plan_command(args) -> None:
             f"no video '{args.video}': known videos are {', '.join(plan.videos()) or 'none'} "
             "(entries under `videos:` in the configuration, and data/<name>.mp4 files)"
         )
+    if args.variant and args.variant not in plan.variants():
+        raise PvstError(
+            f"no variant '{args.variant}': configured variants are {', '.join(plan.variants())} "
+            "(entries under `variants:` in the configuration)"
+        )
     videos = [args.video] if args.video else plan.videos()
     variants = [args.variant] if args.variant else plan.variants()
     rows = []
