@@ -13,6 +13,7 @@ import argparse
 import functools
 import importlib
 import logging
+import os
 import re
 import sys
 import traceback
@@ -184,6 +185,11 @@ def assemble(args) -> None:
         )
     if args.side_by_side and not args.frames:
         raise PvstError("pvst assemble: --side-by-side needs --frames (the input frames)")
+    if Path(args.out).suffix.lower() not in (".mp4", ".gif"):
+        raise PvstError(
+            f"{args.out}: '{Path(args.out).suffix or '(no suffix)'}' is not what assemble "
+            "writes (.mp4, or .gif)"
+        )
     files = {"art": args.artifact, "frames": args.frames, "video": args.source}
     files["style"] = args.style
     inputs = {role: path for role, path in files.items() if path}
@@ -236,6 +242,8 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
 
 # Arguments that name what a command writes (checked apart from the inputs).
 OUTPUT_ARGS = ("out", "out_dir", "log")
+# Commands whose --out is a folder; every other --out names a file.
+FOLDER_OUTPUTS = ("cyclegan-train",)
 
 
 def _is_file(text: str) -> bool:
@@ -263,6 +271,9 @@ def check_outputs(args) -> None:
         out = getattr(args, name, None)
         if not out:
             continue
+        folder = Path(out).is_dir() or out.endswith(("/", os.sep))
+        if name in ("out", "log") and folder and args.command not in FOLDER_OUTPUTS:
+            raise PvstError(f"{out}: is a folder; name the file to write (in it, or elsewhere)")
         for given in inputs:
             if Path(out).exists() and Path(out).resolve() == Path(given).resolve():
                 raise PvstError(f"{out}: is also an input of this command; it would be overwritten")

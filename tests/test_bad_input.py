@@ -109,6 +109,14 @@ CASES = [
     ("assemble foreign hdf5", "assemble foreign.h5 -o out.mp4", ["foreign.h5", "no pvst stage wrote"], "out.mp4"),
     ("assemble inconsistent artifact", "assemble badcount.h5 -o out.mp4", ["badcount.h5", "holds 2 frames, its count says 5"], "out.mp4"),
     ("assemble onto another clip", "assemble clipframes.h5 --frames clipframes.h5 --source clip.mp4 -o out.mp4", ["clip.mp4", "clipframes.h5", "whole.mp4", "give the clip the frames were extracted from"], "out.mp4"),
+    ("assemble external storage", "assemble outside.h5 -o out.mp4", ["outside.h5", "'/frames' keeps its data outside", "secret.txt"], "out.mp4"),
+    ("info external storage", "info outside.h5", ["outside.h5", "keeps its data outside"], None),
+    ("assemble external link", "assemble linked.h5 -o out.mp4", ["linked.h5", "is a link to"], "out.mp4"),
+    ("frames out is a folder", "frames --params {{}} --in video=clip.mp4 --out folder", ["folder", "is a folder", "name the file"], None),
+    ("assemble out is a folder", "assemble clipframes.h5 -o folder/", ["folder/", "is a folder"], None),
+    ("assemble out names a missing folder", "assemble clipframes.h5 -o newdir/", ["newdir/", "is a folder"], "newdir"),
+    ("assemble out not a video", "assemble clipframes.h5 -o out.txt", ["out.txt", "'.txt'", ".mp4, or .gif"], "out.txt"),
+    ("log is a folder", "plan --log folder", ["folder", "is a folder"], None),
     ("assemble truncated artifact", "assemble half.h5 -o out.mp4", ["half.h5", "not a readable HDF5"], "out.mp4"),
     ("info truncated artifact", "info half.h5", ["half.h5", "not a readable HDF5"], None),
 ]
@@ -180,6 +188,13 @@ def media_dir(tmp_path_factory, tiny_clip, rocket_file, bikes_file) -> Path:
     with h5py.File(d / "badcount.h5", "a") as f:
         f.attrs["count"] = 5
     frames.save(d / "whole.h5", np.zeros((40, 64, 64, 3), np.uint8), 25)
+    (d / "secret.txt").write_bytes(b"root:x:0:0:root:/root:/bin/bash\n" * 12)
+    with h5py.File(d / "outside.h5", "w") as f, h5py.File(d / "badcount.h5") as good:
+        f.attrs.update({**good.attrs, "count": 2})
+        f.create_dataset("frames", (2, 8, 8, 3), np.uint8, external=[("secret.txt", 0, 384)])
+    with h5py.File(d / "linked.h5", "w") as f, h5py.File(d / "badcount.h5") as good:
+        f.attrs.update({**good.attrs, "count": 2})
+        f["frames"] = h5py.ExternalLink("whole.h5", "frames")
     half = (d / "whole.h5").read_bytes()
     (d / "half.h5").write_bytes(half[: len(half) // 2])
     configs = {

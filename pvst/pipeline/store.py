@@ -149,7 +149,7 @@ def open_artifact(
             raise _damaged(path, stage, f"holds a '{found}' artifact, expected '{stage}'")
         if not f.attrs.get("complete", False):
             raise _damaged(path, stage, "incomplete artifact (its writer was interrupted)")
-        problem = inconsistency(f)
+        problem = outside_storage(f) or inconsistency(f)
         if problem:
             raise _damaged(path, stage, f"inconsistent artifact: {problem}")
         if key is not None and f.attrs.get("key") != key:
@@ -183,6 +183,25 @@ def _damaged(path: Path, stage: str | None, what: str) -> ArtifactError:
         f"{path}: {what}; moved aside to {aside.name}: run the workflow (or the stage) again "
         "to remake it"
     )
+
+
+def outside_storage(group: h5py.Group) -> str | None:
+    """What in an artifact reads another file (an external or soft link, a dataset with
+    external storage, a virtual dataset), or None: a stage writes none, and a forged one would
+    hand that file's bytes on (e.g. /etc/passwd encoded as frames)."""
+    for name in group:
+        link = group.get(name, getlink=True)
+        if isinstance(link, h5py.ExternalLink | h5py.SoftLink):
+            return f"'{group.name.rstrip('/')}/{name}' is a link to {link.path!r}"
+        item = group.get(name)
+        if isinstance(item, h5py.Group):
+            problem = outside_storage(item)
+            if problem:
+                return problem
+        elif isinstance(item, h5py.Dataset) and (item.external or item.is_virtual):
+            where = item.external[0][0] if item.external else "other files (virtual)"
+            return f"'{item.name}' keeps its data outside the artifact ({where!r})"
+    return None
 
 
 def inconsistency(f: h5py.File) -> str | None:
