@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import shutil
 import tempfile
 import time
 from collections.abc import Iterator
@@ -71,3 +73,41 @@ def check_writable(path: str | Path) -> None:
             f"{path}: cannot write there ({folder}: {exc.strerror or exc}); choose a folder "
             "you can write to"
         ) from None
+
+
+# Room kept beside an estimate: what the estimate leaves out (compression aside, the HDF5
+# structure, logs, other writers) must not fill the disk either.
+SPACE_MARGIN = 1.1
+
+
+def _nearest_folder(path: Path) -> Path:
+    folder = path if path.is_dir() else path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    return folder
+
+
+def gigabytes(n: float) -> str:
+    return f"{n / 1e9:.1f} GB" if n >= 1e8 else f"{n / 1e6:.0f} MB"
+
+
+def check_space(path: str | Path, needed: int, what: str) -> None:
+    """Refuse, before any work, to write about `needed` bytes (`what`) at `path` when its
+    disk has not that much free (with a margin)."""
+    from pvst.errors import PvstError
+
+    folder = _nearest_folder(Path(path))
+    free = shutil.disk_usage(folder).free
+    if needed * SPACE_MARGIN > free:
+        raise PvstError(
+            f"{path}: {what} needs about {gigabytes(needed)} in {folder}, {gigabytes(free)} "
+            "free; free some space (or point results/ elsewhere) and run again"
+        )
+
+
+def out_of_space(exc: BaseException) -> bool:
+    """Whether an error is a full disk (or quota): errno ENOSPC/EDQUOT, or HDF5's message."""
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    text = str(exc)
+    return "No space left on device" in text or "errno = 28" in text

@@ -280,7 +280,25 @@ def check_outputs(args) -> None:
         check_writable(out)
 
 
+def _quiet_full_disk(hook):
+    """An exception hook that keeps a full disk's echoes out of the console: HDF5 objects
+    freed after the write failed try to flush again and print that (through sys.excepthook
+    and sys.unraisablehook), after pvst has said in one line what happened."""
+    from pvst.atomic import out_of_space
+
+    def quiet(*info) -> None:
+        exc = info[0].exc_value if len(info) == 1 else info[1]
+        if out_of_space(exc):
+            logs.file_only(logging.DEBUG, f"after the disk filled: {exc}")
+            return
+        hook(*info)
+
+    return quiet
+
+
 def main(argv: list[str] | None = None) -> int:
+    sys.unraisablehook = _quiet_full_disk(sys.__unraisablehook__)
+    sys.excepthook = _quiet_full_disk(sys.__excepthook__)
     args = build_parser(argv).parse_args(argv)
     try:
         check_outputs(args)
@@ -293,6 +311,21 @@ def main(argv: list[str] | None = None) -> int:
     except PvstError as exc:
         logs.file_only(logging.ERROR, str(exc))
         print(f"pvst {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        from pvst.atomic import out_of_space
+
+        if not out_of_space(exc):
+            logs.file_only(logging.ERROR, "unexpected error:\n" + traceback.format_exc())
+            raise
+        where = getattr(args, "out", None) or getattr(args, "out_dir", None) or "."
+        message = (
+            f"{where}: the disk is full (no space left on the device of "
+            f"{Path(where).resolve().parent}); nothing was left at {where}: free some space "
+            "and run again"
+        )
+        logs.file_only(logging.ERROR, message)
+        print(f"pvst {args.command}: error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         logs.file_only(logging.ERROR, "interrupted")

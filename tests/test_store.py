@@ -3,6 +3,7 @@ import signal
 import subprocess
 import sys
 import time
+from types import SimpleNamespace
 
 import h5py
 import numpy as np
@@ -227,3 +228,74 @@ def test_results_of_two_versions_compare_by_contents_not_by_the_time_they_were_m
     assert lines[1] == "DIFFERS clip.mp4: bytes"
     assert lines[2].startswith("DIFFERS frames.h5:")
     assert lines[2] == "DIFFERS frames.h5: /@fps; frames: values"
+
+
+def _random_frames(path, n=3):
+    from pvst.stages import frames
+
+    rng = np.random.default_rng(0)
+    frames.save(path, rng.integers(0, 255, (n, 24, 32, 3), dtype=np.uint8), 25)
+    return path
+
+
+def _mounted_tmpfs(folder, size="300k") -> bool:
+    """A small tmpfs at `folder` where the tests run as root and may mount; else False."""
+    if os.geteuid() != 0:
+        return False
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)])
+    return r.returncode == 0
+
+
+def test_a_stage_refuses_to_start_without_the_room_it_needs(tmp_path, monkeypatch, capsys):
+    from pvst import cli
+
+    src = _random_frames(tmp_path / "frames.h5")
+    out = tmp_path / "lap.h5"
+    monkeypatch.setattr(atomic.shutil, "disk_usage", lambda p: SimpleNamespace(free=0))
+    argv = ["laplacian", "--params", "{}", "--in", f"frames={src}", "--out", str(out)]
+    assert cli.main([*argv, "--part", "1/1"]) == 2
+    err = capsys.readouterr().err
+    assert "the Laplacians of 3 frames needs about" in err and "0 MB free" in err
+    assert "Traceback" not in err and not out.exists()
+
+
+def test_a_full_disk_mid_write_is_one_line_and_leaves_nothing(tmp_path, monkeypatch, capsys):
+    """The disk fills while a Laplacian part is written: a real tmpfs where the tests may
+    mount one, else ENOSPC from the HDF5 writes. The rerun after freeing space completes."""
+    from pvst import cli
+
+    src = _random_frames(tmp_path / "frames.h5", n=8)
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = _mounted_tmpfs(disk)
+    try:
+        out = disk / "lap.h5"
+        argv = ["laplacian", "--params", "{}", "--in", f"frames={src}", "--out", str(out)]
+        argv += ["--part", "1/1"]
+        if mounted:  # room for the estimate's check to pass, not for the whole file
+            (disk / "filler").write_bytes(b"\0" * 100_000)
+            monkeypatch.setattr(atomic, "SPACE_MARGIN", 0.1)
+        else:
+            real, calls = store.write_array, []
+
+            def fills(f, name, data, **kw):
+                calls.append(name)
+                if len(calls) > 3:
+                    raise OSError(28, "No space left on device")
+                return real(f, name, data, **kw)
+
+            monkeypatch.setattr(store, "write_array", fills)
+        assert cli.main(argv) == 2
+        err = capsys.readouterr().err
+        assert "the disk is full" in err and str(out) in err and "Traceback" not in err
+        assert len([line for line in err.splitlines() if "error" in line.lower()]) == 1
+        assert sorted(p.name for p in disk.iterdir()) == (["filler"] if mounted else [])
+        monkeypatch.undo()
+        if mounted:
+            (disk / "filler").unlink()
+            subprocess.run(["mount", "-o", "remount,size=4m", str(disk)], check=True)
+        assert cli.main(argv) == 0
+        assert out.is_file()
+    finally:
+        if mounted:
+            subprocess.run(["umount", str(disk)])

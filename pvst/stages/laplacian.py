@@ -14,6 +14,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from pvst import matting
+from pvst.atomic import check_space
 from pvst.logs import progress
 from pvst.params import LaplacianParams
 from pvst.pipeline import store
@@ -53,6 +54,9 @@ def _compute_part(
             params.eps,
             params.radius,
         )
+        w, h = frames.size
+        planes = ((4 * params.radius + 1) ** 2 + 1) // 2  # matting.laplacian_bands' K
+        check_space(out, (t1 - t0) * planes * h * w * 4, f"the Laplacians of {t1 - t0} frames")
         record = recorded(STAGE, params)
         with store.create(out, PART, record, key, inputs={"frames": str(frames_path)}) as f:
             store.set_attrs(f, t0=t0, t1=t1, part=part, parts=parts, count=n)
@@ -74,6 +78,7 @@ def _merge(
     with Frames(frames_path) as frames:
         n, size = len(frames), frames.size
     record = recorded(STAGE, params)
+    check_space(out, sum(Path(p).stat().st_size for p in parts), "the merged Laplacians")
     opened = open_parts(parts, PART, record, n, out)
     try:
         with store.create(out, STAGE, record, key, inputs={"frames": str(frames_path)}) as f:
