@@ -437,6 +437,20 @@ def test_a_damaged_checkpoint_is_redone_not_fatal(clip_artifacts, tmp_path, capl
         np.testing.assert_array_equal(a[:], b[:])
 
 
+def test_a_refused_run_leaves_no_partial_folder(clip_artifacts, tmp_path):
+    inputs = {
+        "frames": clip_artifacts / "frames.h5",
+        "flow": clip_artifacts / "flow.h5",
+        "laplacian": clip_artifacts / "lap.h5",
+        "segment": clip_artifacts / "seg.h5",
+        "style": tmp_path / "nosuch.jpg",
+    }
+    out = tmp_path / "stylize.h5"
+    with pytest.raises(PvstError, match=r"nosuch\.jpg"):
+        stylize_stage.run(Job("stylize", StylizeParams.of(FAST), inputs, out))
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_parts_keep_their_frames_until_the_merge(clip_artifacts, tmp_path):
     """A part redone after a killed workflow (Snakemake deletes an incomplete job's output)
     resumes its finished frames, also when the part count changed; the merge clears them."""

@@ -156,7 +156,6 @@ def _stylize(
     set_numerics(params.tf32)
     torch.manual_seed(params.seed)
     passes = max(1, params.multipass.passes)
-    ckpt = Checkpoints(out, key, record, part is not None)
     summary = {"stylized": 0, "evaluations": 0, "seconds": 0.0, "retried": [], "resumed": 0}
     with (
         Frames(frames_path) as frames,
@@ -183,6 +182,8 @@ def _stylize(
             return summary
         laps = opened.enter_context(Laplacians(laplacian_path)) if laplacian_path else None
         clip = _Clip.prepare(frames, flows, seg, laps, style_path, params, device)
+        # made once the inputs are known good: a refused run leaves no folder behind
+        ckpt = Checkpoints(out, key, record, part is not None)
         log.info(
             "stylizing %s of %d×%d on %s: %d pass(es), labels %s, cuts at %s",
             f"{n} frames"
