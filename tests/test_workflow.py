@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -311,3 +312,63 @@ def test_figures_target_reuses_the_cache_and_goes_into_the_report(tiny_project):
 
 def again_nothing_to_do(workdir, *targets) -> bool:
     return "Nothing to be done" in run_snakemake(workdir, *targets, "-n").stdout
+
+
+def test_a_killed_workflow_keeps_the_finished_part(tiny_project, tmp_path_factory, tiny_clip):
+    """Snakemake itself SIGKILLed while a stylize part runs: the orphaned job finishes its part;
+    after --unlock the rerun redoes the part Snakemake marked incomplete from its kept frames
+    (none optimised again) and the clip equals a clean run's."""
+    import signal
+    import time
+
+    target = "results/tiny_unsmoothed.mp4"
+    run_snakemake(tiny_project, target, "--until", "stylize_part", "--omit-from", "stylize_part")
+    parts = tiny_project / "results" / "tiny" / "parts"
+    logs = tiny_project / "results" / "logs"
+    before = set(logs.rglob("*.log"))
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    snake = subprocess.Popen(
+        [sys.executable, "-m", "snakemake", "--cores", "1", target],
+        cwd=tiny_project,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 600
+    try:
+        while time.monotonic() < deadline:  # until the first part has finished a frame
+            running = [p for p in set(logs.rglob("*stylize*.log")) - before]
+            if any("evaluations, loss" in p.read_text() for p in running):
+                break
+            assert snake.poll() is None, "the workflow ended before it could be killed"
+            time.sleep(0.2)
+        snake.send_signal(signal.SIGKILL)
+        snake.wait()
+        while time.monotonic() < deadline and not list(parts.glob("stylize-*.h5")):
+            time.sleep(0.5)  # the orphaned job finishes its part
+    finally:
+        if snake.poll() is None:
+            snake.kill()
+    assert len(list(parts.glob("stylize-*.h5"))) == 1
+    time.sleep(1)  # the orphan's exit
+    locked = run_snakemake(tiny_project, target, check=False)
+    assert locked.returncode != 0 and "unlock" in (locked.stdout + locked.stderr)
+    run_snakemake(tiny_project, "--unlock", target)
+    run_snakemake(tiny_project, "--rerun-incomplete", target)
+    done = "\n".join(p.read_text() for p in logs.rglob("*stylize*.log"))
+    resumed = re.findall(r"stylized 0 frames \((\d+) resumed\)", done)  # the killed run's part
+    assert max(map(int, resumed), default=0) > 0, done
+    assert not list(parts.glob(".stylize-*.partial"))  # the merge cleared the kept frames
+    # a clean run of the same clip and settings
+    clean = tmp_path_factory.mktemp("clean")
+    shutil.copy(REPO / "Snakefile", clean / "Snakefile")
+    shutil.copytree(REPO / "workflow", clean / "workflow")
+    shutil.copytree(REPO / "profiles", clean / "profiles")
+    (clean / "data").mkdir()
+    shutil.copy(tiny_clip, clean / "data" / "tiny.mp4")
+    write_config(clean, TINY)
+    run_snakemake(clean, target)
+    ours = media.read_frames(tiny_project / target, (128, 54))
+    theirs = media.read_frames(clean / target, (128, 54))
+    for a, b in zip(ours, theirs, strict=True):
+        assert (a == b).all()
