@@ -190,6 +190,10 @@ def assemble(args) -> None:
             f"{args.out}: '{Path(args.out).suffix or '(no suffix)'}' is not what assemble "
             "writes (.mp4, or .gif)"
         )
+    if args.frames:  # checked even where unused: a wrong artifact is a wrong command
+        from pvst.stages.frames import Frames
+
+        Frames(args.frames).close()
     files = {"art": args.artifact, "frames": args.frames, "video": args.source}
     files["style"] = args.style
     inputs = {role: path for role, path in files.items() if path}

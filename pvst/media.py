@@ -28,18 +28,38 @@ log = logging.getLogger(__name__)
 
 
 @cache
+@cache
 def ffmpeg_exe() -> str:
-    """Path of the ffmpeg binary to run."""
+    """Path of the ffmpeg binary to run: the system's when it runs, else imageio-ffmpeg's. A
+    system ffmpeg that does not run (broken, another architecture) is named, not taken for a
+    bad clip."""
     system = shutil.which("ffmpeg")
     if system:
-        return system
+        problem = _runs(system)
+        if problem is None:
+            return system
     try:
         import imageio_ffmpeg
     except ImportError:  # pragma: no cover - imageio-ffmpeg is a pinned dependency
         raise MediaError(
             "no ffmpeg found: install ffmpeg or `pip install imageio-ffmpeg`"
         ) from None
-    return imageio_ffmpeg.get_ffmpeg_exe()
+    bundled = imageio_ffmpeg.get_ffmpeg_exe()
+    if system:
+        log.warning("%s (first on PATH) does not run (%s); using %s", system, problem, bundled)
+    return bundled
+
+
+def _runs(exe: str) -> str | None:
+    """Why `exe -version` fails, or None when it runs."""
+    try:
+        r = subprocess.run([exe, "-version"], capture_output=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return str(exc)
+    if r.returncode != 0 or b"ffmpeg" not in r.stdout[:200].lower():
+        tail = (r.stderr or r.stdout).decode(errors="replace").strip().splitlines()[-1:]
+        return f"exit status {r.returncode}{': ' + tail[0] if tail else ''}"
+    return None
 
 
 @dataclass(frozen=True)

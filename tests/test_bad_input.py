@@ -2,7 +2,10 @@
 this process, as the console script would) and asserts the exit status, a message that names
 the file or key and the problem, no traceback, and no new file at the output path."""
 
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import h5py
@@ -117,6 +120,8 @@ CASES = [
     ("assemble out names a missing folder", "assemble clipframes.h5 -o newdir/", ["newdir/", "is a folder"], "newdir"),
     ("assemble out not a video", "assemble clipframes.h5 -o out.txt", ["out.txt", "'.txt'", ".mp4, or .gif"], "out.txt"),
     ("log is a folder", "plan --log folder", ["folder", "is a folder"], None),
+    ("assemble frames of another stage", "assemble clipframes.h5 --frames flowlike.h5 -o out.mp4", ["flowlike.h5", "holds a 'flow' artifact, expected 'frames'"], "out.mp4"),
+    ("artifact is a folder", "info folder", ["folder", "is a folder, not an artifact"], None),
     ("assemble truncated artifact", "assemble half.h5 -o out.mp4", ["half.h5", "not a readable HDF5"], "out.mp4"),
     ("info truncated artifact", "info half.h5", ["half.h5", "not a readable HDF5"], None),
 ]
@@ -174,6 +179,9 @@ def media_dir(tmp_path_factory, tiny_clip, rocket_file, bikes_file) -> Path:
         )
         == 0
     )
+    shutil.copy(d / "clipframes.h5", d / "flowlike.h5")
+    with h5py.File(d / "flowlike.h5", "a") as f:
+        f.attrs["stage"] = "flow"
     data = whole.read_bytes()
     (d / "truncated.mp4").write_bytes(data[: len(data) // 2])  # the index first, half the frames
     ffmpeg("-i", str(bikes_file), "-frames:v", "3", "-vf", "scale=320:8", str(d / "thinclip.mp4"))
@@ -390,3 +398,19 @@ def test_a_mask_resized_from_its_photo_is_accepted(tmp_path):
     Image.fromarray(np.full((41, 64, 3), (0, 255, 0), np.uint8)).save(tmp_path / "m.png")
     labels = regions.read_colour_mask(tmp_path / "m.png", (128, 80))  # 1.5 % off: rounding
     assert labels.shape == (80, 128)
+
+
+def test_a_broken_ffmpeg_first_on_path_is_named_and_passed_over(tmp_path, tiny_clip):
+    fake = tmp_path / "bin" / "ffmpeg"
+    fake.parent.mkdir()
+    fake.write_text("#!/bin/sh\necho 'cannot execute: Exec format error' >&2\nexit 126\n")
+    fake.chmod(0o755)
+    env = dict(os.environ, PATH=f"{fake.parent}:{os.environ['PATH']}")
+    out = tmp_path / "f.h5"
+    argv = ["frames", "--params", "{}", "--in", f"video={tiny_clip}", "--out", str(out)]
+    r = subprocess.run(
+        [sys.executable, "-m", "pvst", *argv], env=env, capture_output=True, text=True
+    )
+    assert r.returncode == 0, r.stderr
+    assert f"{fake} (first on PATH) does not run (exit status 126" in r.stderr
+    assert out.is_file()

@@ -132,6 +132,8 @@ def open_artifact(
     again makes it anew; any other file is left where it is.
     """
     path = Path(path)
+    if path.is_dir():
+        raise ArtifactError(f"{path}: is a folder, not an artifact (an .h5 file a stage wrote)")
     if not path.is_file():
         made_by = f"the '{stage}' stage" if stage else "its stage"
         raise ArtifactError(f"{path}: artifact not found (run {made_by} first)")
