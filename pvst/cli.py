@@ -330,6 +330,12 @@ def main(argv: list[str] | None = None) -> int:
         )
         logs.file_only(logging.ERROR, message)
         print(f"pvst {args.command}: error: {message}", file=sys.stderr)
+        if argv is None:  # the command line: end here
+            # HDF5 that met a full disk crashes (SIGSEGV) while the interpreter frees its
+            # objects at exit; the temporary file is gone already, so nothing is lost
+            logging.shutdown()
+            sys.stderr.flush()
+            os._exit(2)
         return 2
     except KeyboardInterrupt:
         logs.file_only(logging.ERROR, "interrupted")

@@ -259,43 +259,46 @@ def test_a_stage_refuses_to_start_without_the_room_it_needs(tmp_path, monkeypatc
     assert "Traceback" not in err and not out.exists()
 
 
-def test_a_full_disk_mid_write_is_one_line_and_leaves_nothing(tmp_path, monkeypatch, capsys):
+def test_a_full_disk_mid_write_is_one_line_and_leaves_nothing(tmp_path, monkeypatch):
     """The disk fills while a Laplacian part is written: a real tmpfs where the tests may
-    mount one, else ENOSPC from the HDF5 writes. The rerun after freeing space completes."""
-    from pvst import cli
-
+    mount one, else ENOSPC from the HDF5 writes. Each run is a process of its own, as a
+    user's (HDF5 that met a full disk is not reused). The rerun after freeing space completes."""
     src = _random_frames(tmp_path / "frames.h5", n=8)
     disk = tmp_path / "disk"
     disk.mkdir()
     mounted = _mounted_tmpfs(disk)
+    out = disk / "lap.h5"
+    argv = ["laplacian", "--params", "{}", "--in", f"frames={src}", "--out", str(out)]
+    argv += ["--part", "1/1"]
+    if mounted:  # room for the estimate's check to pass (a small margin), not for the file
+        (disk / "filler").write_bytes(b"\0" * 100_000)
+        setup = "pvst.atomic.SPACE_MARGIN = 0.1"
+    else:
+        setup = (
+            "real = pvst.pipeline.store.write_array\n"
+            "calls = []\n"
+            "def fills(f, name, data, **kw):\n"
+            "    calls.append(name)\n"
+            "    if len(calls) > 3:\n"
+            "        raise OSError(28, 'No space left on device')\n"
+            "    return real(f, name, data, **kw)\n"
+            "pvst.pipeline.store.write_array = fills"
+        )
+    script = f"import sys, pvst.atomic, pvst.pipeline.store\n{setup}\n"
+    script += "from pvst import cli\nsys.argv[0] = 'pvst'\nsys.exit(cli.main())\n"
     try:
-        out = disk / "lap.h5"
-        argv = ["laplacian", "--params", "{}", "--in", f"frames={src}", "--out", str(out)]
-        argv += ["--part", "1/1"]
-        if mounted:  # room for the estimate's check to pass, not for the whole file
-            (disk / "filler").write_bytes(b"\0" * 100_000)
-            monkeypatch.setattr(atomic, "SPACE_MARGIN", 0.1)
-        else:
-            real, calls = store.write_array, []
-
-            def fills(f, name, data, **kw):
-                calls.append(name)
-                if len(calls) > 3:
-                    raise OSError(28, "No space left on device")
-                return real(f, name, data, **kw)
-
-            monkeypatch.setattr(store, "write_array", fills)
-        assert cli.main(argv) == 2
-        err = capsys.readouterr().err
-        assert "the disk is full" in err and str(out) in err and "Traceback" not in err
-        assert len([line for line in err.splitlines() if "error" in line.lower()]) == 1
+        r = subprocess.run([sys.executable, "-c", script, *argv], capture_output=True, text=True)
+        assert r.returncode == 2, r.stderr
+        assert "the disk is full" in r.stderr and str(out) in r.stderr, r.stderr
+        assert "Traceback" not in r.stderr
+        assert len([line for line in r.stderr.splitlines() if "error" in line.lower()]) == 1
         assert sorted(p.name for p in disk.iterdir()) == (["filler"] if mounted else [])
-        monkeypatch.undo()
         if mounted:
             (disk / "filler").unlink()
             subprocess.run(["mount", "-o", "remount,size=4m", str(disk)], check=True)
-        assert cli.main(argv) == 0
+        again = subprocess.run([sys.executable, "-m", "pvst", *argv], capture_output=True)
+        assert again.returncode == 0, again.stderr
         assert out.is_file()
     finally:
         if mounted:
-            subprocess.run(["umount", str(disk)])
+            subprocess.run(["umount", "-l", str(disk)])
