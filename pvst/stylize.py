@@ -14,6 +14,7 @@ from pvst import colour, losses, matting, optim
 from pvst.device import pick_device, set_numerics
 from pvst.errors import PvstError
 from pvst.params import SegmentationParams, StylizeParams, StylizePostprocess
+from pvst.regions import segment_image
 
 log = logging.getLogger(__name__)
 
@@ -302,7 +303,6 @@ def stylize_image(
     """Image mode (the way DPST is used on photos): stylize one uint8 RGB image with one style
     photo, at its size. Returns (the post-processed image, the optimisation record).
     `regions` (pvst.regions.Regions of these two images) are found here when not given."""
-    from pvst.regions import segment_image
     from pvst.vgg import load_vgg19
 
     device = pick_device(params.device)
