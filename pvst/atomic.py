@@ -55,12 +55,24 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
-def check_writable(path: str | Path) -> None:
+def check_writable(path: str | Path, folder: bool = False) -> None:
     """Refuse, before any work, a place where nothing can be written: `path` (a folder, or a
-    file's path) is probed at its nearest existing folder by creating and removing a file."""
+    file's path) is probed at its nearest existing folder by creating and removing a file. A
+    folder on the way that is a file, or a symbolic link to nothing (an unmounted disk), is
+    named; with `folder`, `path` itself must be a folder or not exist yet."""
     from pvst.errors import PvstError
 
     path = Path(path)
+    for above in [path, *path.parents] if folder else path.parents:
+        if above.is_symlink() and not above.exists():
+            raise PvstError(
+                f"{above}: a symbolic link to {os.readlink(above)}, which does not exist (a disk "
+                "not mounted?); create that folder, or remove the link"
+            )
+        if above.exists() and not above.is_dir():
+            raise PvstError(
+                f"{above}: is a file, but pvst keeps a folder there; move the file away"
+            )
     folder = path if path.is_dir() else path.parent
     while not folder.exists() and folder != folder.parent:
         folder = folder.parent

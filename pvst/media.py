@@ -6,6 +6,7 @@ Uses the system ffmpeg when there is one, else the binary that imageio-ffmpeg sh
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import os
 import re
@@ -64,7 +65,8 @@ def _runs(exe: str) -> str | None:
 
 @dataclass(frozen=True)
 class VideoInfo:
-    """What a clip's header says about its first video stream."""
+    """What a clip's header says about the video stream pvst reads: the one marked default,
+    else the first (cover art, an "attached pic", never)."""
 
     width: int
     height: int
@@ -74,6 +76,9 @@ class VideoInfo:
     codec: str
     sar: float = 1.0
     audio: tuple[str, ...] = ()  # codecs of the audio streams, in order
+    stream: int = 0  # its place among the clip's video streams (ffmpeg's 0:v:N)
+    streams: int = 1  # the clip's video streams, cover art not counted
+    pixel_format: str = ""
 
     @property
     def display_size(self) -> tuple[int, int]:
@@ -91,6 +96,8 @@ _SAR = re.compile(r"SAR (\d+):(\d+)")
 _ROT = re.compile(r"rotation of (-?[\d.]+) degrees")
 _DUR = re.compile(r"Duration: (\d+):(\d+):([\d.]+)")
 _AUDIO = re.compile(r"Stream #\d+:\d+.*?: Audio: (\w+)")
+# the pixel format: the first word after the codec's own brackets ("(High) (avc1 / …)")
+_PIX_FMT = re.compile(r"^[^,]*,\s*([a-z][a-z0-9_]*)")
 
 
 def probe(path: str | Path) -> VideoInfo:
@@ -102,7 +109,10 @@ def probe(path: str | Path) -> VideoInfo:
         [ffmpeg_exe(), "-hide_banner", "-i", str(path)], capture_output=True, text=True
     )
     text = proc.stderr
-    stream = next((m for m in _STREAM.finditer(text)), None)
+    found = list(_STREAM.finditer(text))
+    videos = [(i, m) for i, m in enumerate(found) if "(attached pic)" not in m.group("rest")]
+    chosen = next(((i, m) for i, m in videos if "(default)" in m.group("rest")), None)
+    index, stream = chosen or (videos[0] if videos else (0, found[0] if found else None))
     if stream is None:
         if re.search(r"Stream #\S+.*: Audio:", text):
             raise MediaError(f"{path}: has no video stream (audio only)")
@@ -138,7 +148,18 @@ def probe(path: str | Path) -> VideoInfo:
         codec=stream.group("codec"),
         sar=sar_value if sar_value > 0 else 1.0,
         audio=tuple(m.group(1) for m in _AUDIO.finditer(text)),
+        stream=index,
+        streams=max(len(videos), 1),
+        pixel_format=fmt.group(1) if (fmt := _PIX_FMT.search(rest)) else "",
     )
+
+
+# Pixel formats with an alpha plane (ffmpeg's names).
+_ALPHA = re.compile(r"^(yuva|gbrap|ya\d|rgba|bgra|argb|abgr)")
+
+
+def has_alpha(pixel_format: str) -> bool:
+    return bool(_ALPHA.match(pixel_format))
 
 
 # Frame rates that cameras and editors use: an average within 0.1 % of one of these is it.
@@ -172,15 +193,16 @@ def _rate(frames: int, span: Fraction) -> Fraction:
 
 
 def timing(path: str | Path, stream: str = "v") -> Timing:
-    """The presentation times of a clip's first video stream (or `stream` "a": its first
-    audio stream), read from its packets (no decoding): a constant-rate clip has one interval
-    (within its time base's rounding); a variable-rate clip (phones record these) has
-    several, and its frames are taken on a constant-rate grid at its average rate, so that it
-    keeps its duration. Packets that a decoder discards (an audio encoder's priming) do not
-    count."""
+    """The presentation times of a clip's video stream (the one `probe` picks; or `stream`
+    "a": its first audio stream), read from its packets (no decoding): a constant-rate clip
+    has one interval (within its time base's rounding); a variable-rate clip (phones record
+    these) has several, and its frames are taken on a constant-rate grid at its average rate,
+    so that it keeps its duration. Packets that a decoder discards (an audio encoder's
+    priming) do not count."""
     path = Path(path)
     cmd = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-nostdin", "-i", str(path)]
-    cmd += ["-map", f"0:{stream}:0", "-c", "copy", "-f", "framecrc", "-"]
+    index = probe(path).stream if stream == "v" else 0
+    cmd += ["-map", f"0:{stream}:{index}", "-c", "copy", "-f", "framecrc", "-"]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode:
         err = proc.stderr.strip().splitlines()
@@ -239,19 +261,28 @@ def read_frames(
     Frames come as the clip has them (no frame repeated or dropped); with `rate` (a
     variable-rate clip's `Timing.rate`) they are taken at their presentation times on a
     constant-rate grid of that rate instead. Every reader of one clip passes the same `rate`,
-    so that frame t is the same moment at every size."""
+    so that frame t is the same moment at every size. The stream is the one `probe` picks;
+    transparency is composited on white, as `read_image` does."""
     w, h = size
-    video = ffmpeg.input(str(path)).video
+    info = probe(path)
+    alpha = has_alpha(info.pixel_format)
+    channels = 4 if alpha else 3
+    video = ffmpeg.input(str(path))[f"v:{info.stream}"]
     if rate is not None:
         video = video.filter("fps", fps=f"{rate.numerator}/{rate.denominator}")
     stream = (
         video.filter("scale", w, h, flags="area")
         .filter("setsar", "1")
-        .output("pipe:", format="rawvideo", pix_fmt="rgb24", fps_mode="passthrough")
+        .output(
+            "pipe:",
+            format="rawvideo",
+            pix_fmt="rgba" if alpha else "rgb24",
+            fps_mode="passthrough",
+        )
         .global_args("-hide_banner", "-loglevel", "error", "-nostdin")
     )
     proc = stream.run_async(cmd=ffmpeg_exe(), pipe_stdout=True, pipe_stderr=True)
-    frame_bytes = w * h * 3
+    frame_bytes = w * h * channels
     kept = 0
     index = 0
     try:
@@ -261,7 +292,8 @@ def read_frames(
                 break
             if index >= start and (index - start) % step == 0:
                 kept += 1
-                yield np.frombuffer(buf, np.uint8).reshape(h, w, 3).copy()
+                frame = np.frombuffer(buf, np.uint8).reshape(h, w, channels)
+                yield _on_white(frame) if alpha else frame.copy()
             index += 1
     finally:
         stopped_early = proc.poll() is None
@@ -273,6 +305,12 @@ def read_frames(
         rc = proc.wait()
         if rc != 0 and not stopped_early:
             raise MediaError(f"{path}: ffmpeg could not decode the video: {err or f'exit {rc}'}")
+
+
+def _on_white(rgba: np.ndarray) -> np.ndarray:
+    a = rgba[..., 3:].astype(np.float32) / 255.0
+    rgb = rgba[..., :3].astype(np.float32) * a + 255.0 * (1.0 - a)
+    return np.clip(np.rint(rgb), 0, 255).astype(np.uint8)
 
 
 # Audio codecs an mp4 holds as they are; others are re-encoded to AAC.
@@ -505,6 +543,7 @@ def read_image(path: str | Path) -> np.ndarray:
                 done.append(f"{im.mode} grey scaled from 0..{top:g} to 8 bits")
                 rgb = np.repeat(grey[..., None], 3, axis=2)
             else:
+                icc = im.info.get("icc_profile")
                 if im.mode in ("RGBA", "LA", "PA") or (
                     im.mode == "P" and "transparency" in im.info
                 ):
@@ -512,7 +551,9 @@ def read_image(path: str | Path) -> np.ndarray:
                         Image.new("RGBA", im.size, (255, 255, 255, 255)), im.convert("RGBA")
                     )
                     done.append("transparency composited on white")
-                elif im.mode != "RGB":
+                if icc and im.mode in ("RGB", "CMYK", "L", "RGBA"):
+                    im = _to_srgb(im.convert("RGB") if im.mode == "RGBA" else im, icc, path, done)
+                if im.mode not in ("RGB", "RGBA"):
                     done.append(f"{im.mode} converted to RGB")
                 rgb = np.asarray(im.convert("RGB"), dtype=np.uint8).copy()
     except (UnidentifiedImageError, OSError, ValueError) as exc:
@@ -520,6 +561,39 @@ def read_image(path: str | Path) -> np.ndarray:
     if done:
         log.info("%s: %s", path, "; ".join(done))
     return rgb
+
+
+def _to_srgb(im: Image.Image, icc: bytes, path: Path, done: list[str]) -> Image.Image:
+    """An RGB, CMYK or grey image in the colours its embedded ICC profile means, as sRGB RGB
+    (the space VGG19 and every screen that shows the result assume), perceptual intent. A
+    profile that cannot be read or does not fit the pixels is named, and the image is left as
+    it is (taken as sRGB)."""
+    from PIL import ImageCms
+
+    try:
+        source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        name = ImageCms.getProfileDescription(source).strip() or "unnamed"
+    except (ImageCms.PyCMSError, OSError, ValueError) as exc:
+        log.warning(
+            "%s: its ICC profile cannot be read (%s); the pixels are taken as sRGB", path, exc
+        )
+        return im
+    if im.mode == "RGB" and "srgb" in name.lower().replace(" ", ""):
+        return im
+    try:
+        out = ImageCms.profileToProfile(
+            im, source, ImageCms.createProfile("sRGB"), outputMode="RGB"
+        )
+    except (ImageCms.PyCMSError, OSError, ValueError) as exc:
+        log.warning(
+            "%s: its ICC profile %r cannot convert RGB (%s); the pixels are taken as sRGB",
+            path,
+            name,
+            exc,
+        )
+        return im
+    done.append(f"converted from its ICC profile {name!r} to sRGB")
+    return out
 
 
 # Below this long side relu4_1 (1/8 of the image) has under 4×4 positions: no style to take.

@@ -124,8 +124,9 @@ class FlowParams(Frozen):
     farneback: FlowFarneback
     raft: FlowRaft
     chunks: int
-    """Number of jobs the pairs are split into (run side by side, or grouped on a cluster).
-    Execution only: it does not change the result or the artifact's key. Default: 8.
+    """Number of jobs the pairs are split into (run side by side, or grouped on a cluster; jobs past
+    the clip's frames have none). Execution only: it does not change the result or the artifact's
+    key. Default: 8.
     """
 
 
@@ -277,10 +278,10 @@ class SegmentationParams(Frozen):
     """
 
     method: Literal["auto", "masks", "semantic", "match", "none"]
-    """none: one region (the plain style loss; the default); match: the style photo's own regions
-    carried to every frame by dense VGG19 correspondence (no masks, no extra weights); auto:
-    joint clustering of style photo and frames (VGG19 features and row); masks: DPST colour-coded
-    PNGs; semantic: a torchvision model with your weights. Default: "none".
+    """match: the style photo's own regions carried to every frame by dense VGG19 correspondence (no
+    masks, no extra weights; the default); none: one region (the plain style loss); auto: joint
+    clustering of style photo and frames (VGG19 features and row); masks: DPST colour-coded PNGs;
+    semantic: a torchvision model with your weights. Default: "match".
     """
     fallback: Literal["nearest", "largest", "drop"]
     """A label in the frames that the style photo lacks takes the nearest style label (auto: nearest
@@ -421,15 +422,18 @@ class StylizeParams(Frozen):
     """
 
     alpha: float
-    """Content weight α (the paper: 5). Default: 20."""
+    """Content weight α (the paper: 5). 40 holds the structure where two regions' looks meet at a
+    border (README, Segmentation); one region measured best at 20. Default: 40.
+    """
     beta: float
     """Style weight β. Default: 100."""
     gamma: float
     """Temporal weight γ. Default: 200."""
     lambda_: float
     """Photorealism weight λ, Luan et al.'s: the term's gradient is λ·L·V on [0, 1] images, i.e. the
-    energy (λ/2)·Σ VᵀLV. The paper used 10⁴; 10⁵ keeps results of 100 evaluations photographic
-    without smoothing. Default: 100000.
+    energy (λ/2)·Σ VᵀLV. The paper used 10⁴; 2·10⁵ keeps results of 100 evaluations photographic
+    without smoothing, with matched regions too (one region measured best at 10⁵). Default:
+    200000.
     """
     tv: float
     """Total variation weight. Default: 0.001."""
@@ -533,7 +537,7 @@ class EvaluateParams(Frozen):
     gram_layers: Mapping[str, float]
     """Default: {"relu1_1": 1.0, "relu2_1": 1.0, "relu3_1": 1.0, "relu4_1": 1.0}."""
     chunks: int
-    """Jobs for the flow. Default: 2."""
+    """Jobs for the output-size measures. Default: 2."""
     device: str
     """Where to compute: auto (CUDA when there is one), cpu, cuda, cuda:N or mps. Default: "auto".
     """

@@ -124,6 +124,11 @@ CASES = [
     ("artifact is a folder", "info folder", ["folder", "is a folder, not an artifact"], None),
     ("assemble truncated artifact", "assemble half.h5 -o out.mp4", ["half.h5", "not a readable HDF5"], "out.mp4"),
     ("info truncated artifact", "info half.h5", ["half.h5", "not a readable HDF5"], None),
+    # third round, continued: places to write, and settings past what a clip can use
+    ("output under a dangling link", "frames --params {{}} --in video=clip.mp4 --out gone/f.h5", ["gone", "symbolic link", "nowhere", "does not exist"], None),
+    ("output under a file", "frames --params {{}} --in video=clip.mp4 --out text.png/f.h5", ["text.png", "is a file", "keeps a folder there"], None),
+    ("flow chunks past any clip", "plan --config flowchunks.yaml", ["flowchunks.yaml", "flow.chunks", "maximum of 512"], None),
+    ("stylize chunks past any clip", "plan --config stylizechunks.yaml", ["stylizechunks.yaml", "stylize.chunks", "maximum of 512"], None),
 ]
 # fmt: on
 
@@ -230,7 +235,10 @@ def media_dir(tmp_path_factory, tiny_clip, rocket_file, bikes_file) -> Path:
         "nestedkey.yaml": "stylize: {2.5: x}\n",
         "listkey.yaml": "? [a, b]\n: 1\n",
         "deep.yaml": "stylize: " + "[" * 50000 + "]" * 50000 + "\n",
+        "flowchunks.yaml": {"flow": {"chunks": 100000}},
+        "stylizechunks.yaml": {"stylize": {"chunks": 1000}},
     }
+    (d / "gone").symlink_to(d / "nowhere")
     for name, value in configs.items():
         text = value if isinstance(value, str) else yaml.safe_dump(value)
         (d / name).write_text(text)
@@ -414,3 +422,95 @@ def test_a_broken_ffmpeg_first_on_path_is_named_and_passed_over(tmp_path, tiny_c
     assert r.returncode == 0, r.stderr
     assert f"{fake} (first on PATH) does not run (exit status 126" in r.stderr
     assert out.is_file()
+
+
+def icc_rgb_profile(name: str, primaries: tuple, gamma: float) -> bytes:
+    """A minimal ICC v2 display profile (matrix and gamma; D50 colorants), e.g. Adobe RGB."""
+    import struct
+
+    def s15(v: float) -> bytes:
+        return struct.pack(">i", round(v * 65536))
+
+    def xyz(v) -> bytes:
+        return b"XYZ " + b"\0" * 4 + b"".join(s15(c) for c in v)
+
+    text = name.encode() + b"\0"
+    desc = b"desc" + b"\0" * 4 + struct.pack(">I", len(text)) + text + b"\0" * 78
+    curve = b"curv" + b"\0" * 4 + struct.pack(">IH", 1, round(gamma * 256)) + b"\0\0"
+    tags = [(b"desc", desc), (b"wtpt", xyz((0.9642, 1.0, 0.8249)))]
+    tags += [(sig, xyz(p)) for sig, p in zip((b"rXYZ", b"gXYZ", b"bXYZ"), primaries, strict=True)]
+    tags += [(sig, curve) for sig in (b"rTRC", b"gTRC", b"bTRC")]
+    offset = 128 + 4 + 12 * len(tags)
+    table, body = b"", b""
+    for sig, data in tags:
+        data += b"\0" * (-len(data) % 4)
+        table += sig + struct.pack(">II", offset + len(body), len(data))
+        body += data
+    header = struct.pack(">I", offset + len(body)) + b"\0" * 4 + struct.pack(">I", 0x02100000)
+    header += b"mntrRGB XYZ " + b"\0" * 12 + b"acsp" + b"\0" * 28
+    header += s15(0.9642) + s15(1.0) + s15(0.8249) + b"\0" * 48
+    return header + struct.pack(">I", len(tags)) + table + body
+
+
+ADOBE_RGB = ((0.6097, 0.3111, 0.0195), (0.2053, 0.6257, 0.0609), (0.1492, 0.0632, 0.7446))
+
+
+def test_a_photos_icc_profile_is_converted_to_srgb(tmp_path, caplog):
+    """A photo in Adobe RGB (cameras and editors write these) reads as the colours it means,
+    in sRGB: a muted red becomes a stronger one; a broken profile is named, not fatal."""
+    profile = icc_rgb_profile("Test Adobe RGB", ADOBE_RGB, 2.2)
+    plain = Image.fromarray(np.full((8, 8, 3), (128, 64, 64), np.uint8))
+    plain.save(tmp_path / "adobe.jpg", icc_profile=profile, quality=100)
+    plain.save(tmp_path / "adobe.png", icc_profile=profile)
+    plain.save(tmp_path / "broken.png", icc_profile=b"not a profile")
+    with caplog.at_level("INFO", logger="pvst.media"):
+        for name in ("adobe.jpg", "adobe.png"):
+            r, g, b = (int(v) for v in media.read_image(tmp_path / name)[4, 4])
+            assert r >= 140 and g <= 64 and b <= 64, (name, r, g, b)
+        assert "converted from its ICC profile 'Test Adobe RGB' to sRGB" in caplog.text
+        assert tuple(media.read_image(tmp_path / "broken.png")[4, 4]) == (128, 64, 64)
+    assert "broken.png: its ICC profile cannot be read" in caplog.text
+    for kind in ("webp", "tiff"):
+        plain.save(tmp_path / f"p.{kind}", lossless=True)
+        assert tuple(media.read_image(tmp_path / f"p.{kind}")[4, 4]) == (128, 64, 64)
+
+
+def test_the_default_video_stream_is_read_and_transparency_goes_on_white(tmp_path, tiny_clip):
+    """A clip whose default video stream is its second is read from that one (size, frames);
+    a clip with an alpha plane is composited on white, as a photo with one is."""
+    two = tmp_path / "two.mkv"
+    red = "color=c=red:s=64x36:d=0.2:r=25"
+    ffmpeg(
+        *("-f", "lavfi", "-i", red, "-i", str(tiny_clip), "-map", "0:v", "-map", "1:v"),
+        *("-c:v", "libx264", "-disposition:v:0", "0", "-disposition:v:1", "default", str(two)),
+    )
+    info = media.probe(two)
+    assert (info.stream, info.streams, info.display_size) == (1, 2, (128, 54))
+    assert media.timing(two).frames == 12
+    first = next(media.read_frames(two, (128, 54)))
+    assert first[..., 0].mean() < 200  # the street, not the red card
+    alpha = tmp_path / "alpha.mov"
+    clear_right = "format=rgba,geq=r='r(X,Y)':g='g(X,Y)':b='b(X,Y)':a='if(lt(X,64),255,0)'"
+    ffmpeg("-i", str(tiny_clip), "-vf", clear_right, "-c:v", "png", str(alpha))
+    assert media.has_alpha(media.probe(alpha).pixel_format)
+    frame = next(media.read_frames(alpha, (128, 54)))
+    assert (frame[:, 70:] == 255).all() and frame[:, :60].mean() < 200
+    out = tmp_path / "f.h5"
+    assert cli.main(["frames", "--params", "{}", "--in", f"video={two}", "--out", str(out)]) == 0
+    with frames.Frames(out) as f:
+        assert f.size == (128, 54) and len(f) == 12
+
+
+def test_results_folders_that_are_files_or_dangling_links_are_named(tmp_path):
+    from pvst.atomic import check_writable
+    from pvst.errors import PvstError
+
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "logs").write_text("")
+    with pytest.raises(PvstError, match=r"results/logs: is a file, but pvst keeps a folder"):
+        check_writable(tmp_path / "results" / "logs", folder=True)
+    (tmp_path / "store").symlink_to(tmp_path / "unmounted")
+    with pytest.raises(PvstError, match=r"store: a symbolic link to .*unmounted, which does not"):
+        check_writable(tmp_path / "store", folder=True)
+    (tmp_path / "unmounted").mkdir()
+    check_writable(tmp_path / "store", folder=True)  # a link to a folder is a folder

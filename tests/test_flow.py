@@ -235,11 +235,15 @@ def test_smooth_real_clip_has_no_cut_and_round_trips(tmp_path, tiny_clip):
         assert fs.stats()["explained"][1:].min() > 0.5
 
 
-def test_one_frame_and_gaps_are_clear_errors(tmp_path, photo):
+def test_one_frame_has_no_pairs_and_gaps_are_clear_errors(tmp_path, photo):
     fpath = tmp_path / "one.h5"
     save(fpath, photo[None, :64, :64], fps=25)
-    with pytest.raises(ArtifactError, match="at least 2"):
-        flow_stage.run(Job("flow", PARAMS, {"frames": fpath}, tmp_path / "p.h5", part=(0, 1)))
+    parts = [tmp_path / "p0.h5", tmp_path / "p1.h5"]  # the first part gets no frame
+    for i, part in enumerate(parts):
+        flow_stage.run(Job("flow", PARAMS, {"frames": fpath}, part, part=(i, 2)))
+    flow_stage.run(Job("flow", PARAMS, {"frames": fpath}, tmp_path / "f.h5", merge=tuple(parts)))
+    with flow_stage.FlowSet(tmp_path / "f.h5") as fs:
+        assert fs.count == 1 and not fs.valid(0, 1) and fs.cuts == []
     frames = pan(photo, 6, size=(64, 48))
     save(fpath, frames, fps=25)
     flow_stage.run(Job("flow", PARAMS, {"frames": fpath}, tmp_path / "p0.h5", part=(0, 3)))
@@ -250,11 +254,11 @@ def test_one_frame_and_gaps_are_clear_errors(tmp_path, photo):
                 "flow",
                 PARAMS,
                 {"frames": fpath},
-                tmp_path / "f.h5",
+                tmp_path / "f2.h5",
                 merge=tuple([tmp_path / "p0.h5", tmp_path / "p2.h5"]),
             )
         )
-    assert not (tmp_path / "f.h5").exists()
+    assert not (tmp_path / "f2.h5").exists()
 
 
 def test_flow_preview_rows(tmp_path, tiny_clip):

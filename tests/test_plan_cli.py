@@ -340,7 +340,9 @@ def test_a_job_claims_the_gpu_resource_only_when_its_device_may_be_a_gpu():
     assert gpu_claim("stylize", {**stylize, "device": "cpu"}) == 0
     assert gpu_claim("render", cfgmod.defaults("render")) == 0  # cpu by default
     seg = cfgmod.defaults("segmentation")
-    assert gpu_claim("segment", seg) == 0  # none: no network
+    assert gpu_claim("segment", seg) == 1  # match: VGG19 on auto
+    assert gpu_claim("segment", {**seg, "method": "none"}) == 0  # no network
+    assert gpu_claim("segment", {**seg, "match": {**seg["match"], "device": "cpu"}}) == 0
     assert gpu_claim("segment", {**seg, "method": "auto"}) == 1
     flow = cfgmod.defaults("flow")
     assert gpu_claim("flow", flow) == 0  # deepflow runs on the CPU

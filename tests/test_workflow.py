@@ -72,7 +72,7 @@ def test_jobs_claim_a_gpu_where_their_device_may_be_one(tiny_project):
 
     default = claims()
     assert default["stylize_part"] == {"gpu=1"}  # device auto
-    assert default["segment"] == {"gpu=1"}  # automatic regions: VGG19 on auto
+    assert default["segment"] == {"gpu=1"}  # matched regions: VGG19 on auto
     assert default["flow_part"] == default["assemble"] == {"gpu=0"}  # DeepFlow; render on cpu
     cpu = claims("--config", "stylize={device: cpu}", "render={device: auto}")
     assert cpu["stylize_part"] == {"gpu=0"}
@@ -131,7 +131,8 @@ def test_real_run_of_the_whole_pipeline(tiny_project):
         "stylize={threads: 1}",
         "stylize={chunks: 3}",
         "stylize={device: cuda}",
-        "segmentation={auto: {device: cpu}}",
+        "segmentation={match: {device: cpu}}",
+        "segmentation={auto: {regions: 3}}",  # a method it does not choose
         "evaluate={chunks: 3}",
         "render={device: cpu}",
         "stylize={refine: {image: 3}}",  # image mode's alone
@@ -372,3 +373,30 @@ def test_a_killed_workflow_keeps_the_finished_part(tiny_project, tmp_path_factor
     theirs = media.read_frames(clean / target, (128, 54))
     for a, b in zip(ours, theirs, strict=True):
         assert (a == b).all()
+
+
+def test_degenerate_clips_come_back_whole(tiny_project, tiny_clip):
+    """A clip of one frame (no pairs for the flow) and a clip of one colour (flow and
+    Laplacian degenerate) come back as videos of their size, with finite metrics written as
+    strict JSON (null where there is nothing to measure)."""
+    data = tiny_project / "data"
+    conftest.ffmpeg(
+        "-i", str(tiny_clip), "-frames:v", "1", "-c:v", "libx264", str(data / "one.mp4")
+    )
+    colour = "color=c=0x808080:s=64x36:d=0.24:r=25"
+    conftest.ffmpeg("-f", "lavfi", "-i", colour, "-c:v", "libx264", str(data / "flat.mp4"))
+    targets = [
+        f"results/{v}_stylized{s}" for v in ("one", "flat") for s in (".mp4", ".metrics.json")
+    ]
+    run_snakemake(tiny_project, *targets)
+    for video, size, count in (("one", (128, 54), 1), ("flat", (64, 36), 6)):
+        out = tiny_project / "results" / f"{video}_stylized.mp4"
+        assert media.probe(out).display_size == size and media.timing(out).frames == count
+        frames = list(media.read_frames(out, size))
+        assert len(frames) == count and all(f.std() < 60 for f in frames)
+        text = (tiny_project / "results" / f"{video}_stylized.metrics.json").read_text()
+        assert "NaN" not in text and "Infinity" not in text
+        metrics = json.loads(text)
+        assert metrics["frames"] == count and metrics["photorealism"]["output"] >= 0
+    one = json.loads((tiny_project / "results" / "one_stylized.metrics.json").read_text())
+    assert one["warping_error"]["output"] is None and one["warping_error"]["pairs"] == 0

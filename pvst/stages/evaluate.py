@@ -7,6 +7,7 @@ import csv
 import io
 import json
 import logging
+import math
 from pathlib import Path
 
 import numpy as np
@@ -185,7 +186,8 @@ def _evaluate(
                 flow_method,
             )
     with atomic_path(out) as tmp:
-        Path(tmp).write_text(json.dumps(result, indent=2, ensure_ascii=False))
+        text = json.dumps(strict(result), indent=2, ensure_ascii=False, allow_nan=False)
+        Path(tmp).write_text(text)
     if "output_size" in result:
         big = result["output_size"]
         log.info(
@@ -278,7 +280,8 @@ def output_measures(
             e_out.append(metrics.pair_warping_error(previous[1], image, fwd, ok))
             e_in.append(metrics.pair_warping_error(previous[0], full, fwd, ok))
         previous = (full, image)
-        pick = rng.choice(full.shape[0] * full.shape[1], COLOUR_SAMPLE, replace=False)
+        pixels = full.shape[0] * full.shape[1]
+        pick = rng.choice(pixels, min(COLOUR_SAMPLE, pixels), replace=False)
         colours_out.append(image.reshape(-1, 3)[pick])
         colours_in.append(full.reshape(-1, 3)[pick])
         if t not in picks:
@@ -321,6 +324,18 @@ def output_measures(
     }
 
 
+def strict(value):
+    """Metrics as strict JSON: a measure with nothing to measure (the warping error of a clip
+    of one frame, which has no pairs) is null, not NaN, which JSON does not have."""
+    if isinstance(value, dict):
+        return {k: strict(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [strict(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
 def _at_output(*keys: str):
     def get(m: dict) -> float:
         node = m.get("output_size", {})
@@ -349,6 +364,13 @@ COLUMNS = [
 ]
 
 
+def _cell(value):
+    """A CSV cell: empty where there is nothing to measure."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return value
+
+
 def table(metric_files: list[str | Path], csv_out: str | Path, md_out: str | Path) -> None:
     """A CSV and a Markdown table of many metrics files, with the units under the table."""
     rows = [json.loads(Path(p).read_text()) for p in metric_files]
@@ -356,11 +378,13 @@ def table(metric_files: list[str | Path], csv_out: str | Path, md_out: str | Pat
     writer = csv.writer(buf)
     writer.writerow([c for c, _ in COLUMNS])
     for m in rows:
-        writer.writerow([get(m) for _, get in COLUMNS])
+        writer.writerow([_cell(get(m)) for _, get in COLUMNS])
     with atomic_path(csv_out) as tmp:
         Path(tmp).write_text(buf.getvalue())
 
     def fmt(v) -> str:
+        if v is None or (isinstance(v, float) and math.isnan(v)):
+            return "—"
         return f"{v:.4g}" if isinstance(v, float) else str(v)
 
     lines = ["| " + " | ".join(c for c, _ in COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]

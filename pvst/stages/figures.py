@@ -144,6 +144,8 @@ def ewarp_vs_ssim(metric_files: list[str | Path], out: str | Path) -> None:
     for path in metric_files:
         m = json.loads(Path(path).read_text())
         x, y = m["warping_error"]["output"], m["edge_ssim"]["mean"]
+        if x is None:  # one frame: no pairs, no warping error
+            continue
         ax.scatter(x, y)
         ax.annotate(f"{m.get('video', '')} {m.get('variant', '')}", (x, y), fontsize=8)
         inputs.append(m["warping_error"]["input"])

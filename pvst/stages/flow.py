@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 
 from pvst import flow
+from pvst.atomic import check_space
 from pvst.errors import ArtifactError
 from pvst.logs import progress
 from pvst.params import FlowCuts, FlowParams
@@ -54,13 +55,6 @@ def _shape_dtype(name: str, h: int, w: int, n: int) -> tuple[tuple[int, ...], ty
 STATS = ("consistent", "explained", "colour")
 
 
-def _need_pairs(frames_path: str | Path, n: int) -> None:
-    if n < 2:
-        raise ArtifactError(
-            f"{frames_path}: holds {n} frame; optical flow needs a video of at least 2 frames"
-        )
-
-
 def _method_params(params: FlowParams) -> dict:
     """The chosen method's own settings (deepflow has none)."""
     own = getattr(params, params.method, None)
@@ -84,7 +78,6 @@ def _compute_part(
     estimate = flow.make_estimator(params.method, **_method_params(params))
     with Frames(frames_path) as frames:
         n, (w, h) = len(frames), frames.size
-        _need_pairs(frames_path, n)
         t0, t1 = part_range(n, part, parts)
         log.info(
             "flow part %d/%d: frames %d..%d of %d, %s, j in %s",
@@ -96,6 +89,8 @@ def _compute_part(
             params.method,
             js,
         )
+        per_pixel = sum(5 * len(pair_datasets(j)) // 2 for j in js)  # float16 flow, uint8 mask
+        check_space(out, (t1 - t0) * h * w * per_pixel, f"the flow of {t1 - t0} frames")
         record = recorded(STAGE, params)
         with store.create(out, PART, record, key, inputs={"frames": str(frames_path)}) as f:
             store.set_attrs(f, t0=t0, t1=t1, part=part, parts=parts, count=n)
@@ -178,7 +173,7 @@ def _merge(
     record = recorded(STAGE, params)
     with Frames(frames_path) as frames:
         n, (w, h) = len(frames), frames.size
-    _need_pairs(frames_path, n)
+    check_space(out, sum(Path(p).stat().st_size for p in parts), "the merged flow")
     opened = open_parts(parts, PART, record, n, out)
     try:
         stats = {s: np.concatenate([f.array(f"stats/{s}") for f in opened]) for s in STATS}

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from pvst import media
+from pvst.atomic import check_space
 from pvst.errors import ArtifactError, MediaError
 from pvst.logs import progress
 from pvst.params import FramesParams
@@ -57,6 +58,19 @@ def _extract(video_file: str | Path, out: str | Path, params: FramesParams, key:
         step,
         f", at most {limit}" if limit else "",
     )
+    if info.streams > 1:
+        log.info(
+            "%s: has %d video streams; reading stream %d of them (%s)",
+            video_file,
+            info.streams,
+            info.stream + 1,
+            "the one marked default" if info.stream else "the first; none is marked default",
+        )
+    if media.has_alpha(info.pixel_format):
+        log.info(
+            "%s: %s frames have transparency: composited on white", video_file, info.pixel_format
+        )
+    check_space(out, expected * w * h * 3, f"{expected} frames of {w}×{h}")
     record = recorded(STAGE, params)
     with store.create(out, STAGE, record, key, inputs={"video": str(video_file)}) as f:
         ds = store.create_stack(f, "frames", (0, h, w, 3), np.uint8, growing=True)

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from pvst import colour, losses, matting, regions, stylize
-from pvst.atomic import atomic_path
+from pvst.atomic import atomic_path, check_space
 from pvst.device import pick_device, set_cpu_threads, set_numerics
 from pvst.logs import progress
 from pvst.params import StylizeParams
@@ -182,6 +182,8 @@ def _stylize(
             return summary
         laps = opened.enter_context(Laplacians(laplacian_path)) if laplacian_path else None
         clip = _Clip.prepare(frames, flows, seg, laps, style_path, params, device)
+        pixels = len(span) * size[0] * size[1]  # checkpoints of float32 RGB, then uint8 frames
+        check_space(out, pixels * 3 * (4 * passes + 1), f"the stylized frames of {len(span)}")
         # made once the inputs are known good: a refused run leaves no folder behind
         ckpt = Checkpoints(out, key, record, part is not None)
         log.info(

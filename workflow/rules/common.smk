@@ -42,7 +42,8 @@ if MISSING_WEIGHTS:
     raise WorkflowError("\n".join(MISSING_WEIGHTS))
 PLAN = explained(Plan, CFG)
 # every job writes under results/: refuse at the start, not in a job's log, when it cannot
-explained(pvst_atomic.check_writable, pvst_plan.RESULTS)
+for _folder in (pvst_plan.RESULTS, f"{pvst_plan.RESULTS}/logs", f"{pvst_plan.RESULTS}/.stamps"):
+    explained(pvst_atomic.check_writable, _folder, folder=True)
 for problem in PLAN.unusable_clips():
     print(f"pvst: {problem}", file=sys.stderr)
 # Suffixes of results/{video}_{variant}_{suffix}.mp4 made by preview rules (not variants).
