@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import glob
 import logging
 import os
@@ -218,3 +219,34 @@ def set_numerics(tf32: bool) -> None:
     torch.backends.cudnn.benchmark = False
     torch.backends.cudnn.allow_tf32 = tf32
     torch.backends.cuda.matmul.allow_tf32 = tf32
+
+
+def fast_bf16(device: torch.device) -> bool:
+    """Whether `device` computes bf16 convolutions faster than fp32: a CUDA GPU of compute
+    capability 8.0 or newer, or a CPU with AVX-512 BF16 or AMX (oneDNN uses them)."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_capability(device)[0] >= 8
+    if device.type == "cpu":
+        return _cpu_has_bf16()
+    return False
+
+
+@functools.cache
+def _cpu_has_bf16() -> bool:
+    try:
+        flags = Path("/proc/cpuinfo").read_text().split()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+@functools.cache
+def precision_for(name: str, device: torch.device) -> str:
+    """The objective's number format, "fp32" or "bf16", for the setting `name` (fp32, bf16
+    or auto) on `device`; says once what auto took and why."""
+    if name != "auto":
+        return name
+    taken = "bf16" if fast_bf16(device) else "fp32"
+    why = "fast bf16 here" if taken == "bf16" else "no fast bf16 here"
+    _say(f"precision auto: {taken} on {device} ({why})")
+    return taken

