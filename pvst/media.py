@@ -112,7 +112,9 @@ def probe(path: str | Path) -> VideoInfo:
     found = list(_STREAM.finditer(text))
     videos = [(i, m) for i, m in enumerate(found) if "(attached pic)" not in m.group("rest")]
     chosen = next(((i, m) for i, m in videos if "(default)" in m.group("rest")), None)
-    index, stream = chosen or (videos[0] if videos else (0, found[0] if found else None))
+    if found and not videos:
+        raise MediaError(f"{path}: has no video stream, only cover art (an attached picture)")
+    index, stream = chosen or (videos[0] if videos else (0, None))
     if stream is None:
         if re.search(r"Stream #\S+.*: Audio:", text):
             raise MediaError(f"{path}: has no video stream (audio only)")

@@ -129,6 +129,15 @@ CASES = [
     ("output under a file", "frames --params {{}} --in video=clip.mp4 --out text.png/f.h5", ["text.png", "is a file", "keeps a folder there"], None),
     ("flow chunks past any clip", "plan --config flowchunks.yaml", ["flowchunks.yaml", "flow.chunks", "maximum of 512"], None),
     ("stylize chunks past any clip", "plan --config stylizechunks.yaml", ["stylizechunks.yaml", "stylize.chunks", "maximum of 512"], None),
+    ("laplacian chunks past any clip", "plan --config lapchunks.yaml", ["lapchunks.yaml", "laplacian.chunks", "maximum of 512"], None),
+    ("evaluate chunks past any clip", "plan --config evalchunks.yaml", ["evalchunks.yaml", "evaluate.chunks", "maximum of 512"], None),
+    ("image output under a dangling link", "image content.png style.png -o gone/out.png", ["gone", "symbolic link", "does not exist"], None),
+    ("image output under a file", "image content.png style.png -o text.png/out.png", ["text.png", "is a file"], None),
+    ("log under a dangling link", "plan --log gone/pvst.log", ["gone", "symbolic link"], None),
+    ("assemble out under a dangling link", "assemble clipframes.h5 -o gone/out.mp4", ["gone", "symbolic link"], None),
+    ("metrics under a file", "evaluate --video tiny --out text.png/m.json", ["text.png", "is a file"], None),
+    ("clip of cover art only", "frames --params {{}} --in video=cover.m4a --out c.h5", ["cover.m4a", "only cover art"], "c.h5"),
+    ("clip of cover art as style", "image content.png cover.m4a -o out.png", ["cover.m4a"], "out.png"),
 ]
 # fmt: on
 
@@ -237,7 +246,12 @@ def media_dir(tmp_path_factory, tiny_clip, rocket_file, bikes_file) -> Path:
         "deep.yaml": "stylize: " + "[" * 50000 + "]" * 50000 + "\n",
         "flowchunks.yaml": {"flow": {"chunks": 100000}},
         "stylizechunks.yaml": {"stylize": {"chunks": 1000}},
+        "lapchunks.yaml": {"laplacian": {"chunks": 600}},
+        "evalchunks.yaml": {"evaluate": {"chunks": 513}},
     }
+    cover = ("-map", "0:a", "-map", "1:v", "-c:v", "mjpeg", "-disposition:v:0", "attached_pic")
+    sine = ("-f", "lavfi", "-i", "sine=frequency=440:duration=0.5")
+    ffmpeg(*sine, "-i", str(d / "style.png"), *cover, str(d / "cover.m4a"))
     (d / "gone").symlink_to(d / "nowhere")
     for name, value in configs.items():
         text = value if isinstance(value, str) else yaml.safe_dump(value)
@@ -289,8 +303,8 @@ def test_bad_input_is_refused_clearly(case, media_dir, monkeypatch, capsys):
     assert not [p for p in made if p.is_file() and p.suffix in (".png", ".mp4", ".h5", ".xyz")]
 
 
-def test_there_are_at_least_seventy_cases():
-    assert len(CASES) >= 74 and len({c[0] for c in CASES}) == len(CASES)
+def test_there_are_at_least_a_hundred_cases():
+    assert len(CASES) >= 107 and len({c[0] for c in CASES}) == len(CASES)
 
 
 def test_no_case_ran_code_or_wrote_a_long_message(media_dir, monkeypatch, capsys):
