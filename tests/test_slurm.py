@@ -29,7 +29,7 @@ TINY = {
     "stylize": {**conftest.TINY["stylize"], "device": "cpu"},
     "segmentation": {
         **conftest.TINY["segmentation"],
-        "auto": {**conftest.TINY["segmentation"]["auto"], "device": "cpu"},
+        "match": {"device": "cpu"},
     },
 }
 
