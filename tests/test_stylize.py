@@ -729,7 +729,8 @@ def test_a_long_part_keeps_only_the_reachable_frames_on_the_device(
             merge=tuple([tmp_path / "fp.h5"]),
         )
     )
-    seg = SegmentationParams.of(config.defaults("segmentation"))
+    # one region: 32×14 is under the 16 px short side that matched regions (and real clips) need
+    seg = SegmentationParams.of({**config.defaults("segmentation"), "method": "none"})
     segment_stage.run(
         Job(
             "segment",
