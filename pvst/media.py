@@ -194,7 +194,7 @@ def _rate(frames: int, span: Fraction) -> Fraction:
     return rate.limit_denominator(1001)
 
 
-def timing(path: str | Path, stream: str = "v") -> Timing:
+def timing(path: str | Path, stream: str = "v", info: VideoInfo | None = None) -> Timing:
     """The presentation times of a clip's video stream (the one `probe` picks; or `stream`
     "a": its first audio stream), read from its packets (no decoding): a constant-rate clip
     has one interval (within its time base's rounding); a variable-rate clip (phones record
@@ -203,7 +203,7 @@ def timing(path: str | Path, stream: str = "v") -> Timing:
     priming) do not count."""
     path = Path(path)
     cmd = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-nostdin", "-i", str(path)]
-    index = probe(path).stream if stream == "v" else 0
+    index = (info or probe(path)).stream if stream == "v" else 0
     cmd += ["-map", f"0:{stream}:{index}", "-c", "copy", "-f", "framecrc", "-"]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode:
@@ -257,6 +257,7 @@ def read_frames(
     count: int | None = None,
     step: int = 1,
     rate: Fraction | None = None,
+    info: VideoInfo | None = None,
 ) -> Iterator[np.ndarray]:
     """Decode frames start, start+step, … (at most `count`) as uint8 RGB arrays of `size`.
 
@@ -266,7 +267,7 @@ def read_frames(
     so that frame t is the same moment at every size. The stream is the one `probe` picks;
     transparency is composited on white, as `read_image` does."""
     w, h = size
-    info = probe(path)
+    info = info or probe(path)  # callers that probed already pass theirs
     alpha = has_alpha(info.pixel_format)
     channels = 4 if alpha else 3
     video = ffmpeg.input(str(path))[f"v:{info.stream}"]

@@ -34,7 +34,7 @@ def run(job: Job) -> int:
 def _extract(video_file: str | Path, out: str | Path, params: FramesParams, key: str) -> int:
     """Decode `video_file` into `out`. Nothing is left at `out` if anything fails."""
     info = media.probe(video_file)
-    timing = media.timing(video_file)
+    timing = media.timing(video_file, info=info)
     src_w, src_h = info.display_size
     w, h = media.working_size(src_w, src_h, params.size, params.upscale)
     media.check_thin(video_file, src_w, src_h, "clip", max(w, h))
@@ -77,7 +77,7 @@ def _extract(video_file: str | Path, out: str | Path, params: FramesParams, key:
         n = 0
         rate = timing.rate if timing.variable else None
         frames = media.read_frames(
-            video_file, (w, h), start=start, count=limit, step=step, rate=rate
+            video_file, (w, h), start=start, count=limit, step=step, rate=rate, info=info
         )
         for frame in progress(frames, expected, "frames", "frame"):
             ds.resize(n + 1, axis=0)
